@@ -1,0 +1,274 @@
+//! `GET /bench`: the synthetic progressive page for load tests, with one
+//! section per entry of `delays`, each resolving that many ms after the
+//! request started.
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+use tokio::time::{Instant, sleep_until};
+
+use crate::{Mode, Page, Section, Slot, slot};
+
+/// Most sections a bench page may have.
+const MAX_SECTIONS: usize = 64;
+/// Longest delay of one section, in ms.
+const MAX_DELAY_MS: u64 = 60_000;
+/// Most filler bytes in one section.
+const MAX_BYTES: usize = 1_048_576;
+/// How long a bench page may stream beyond its slowest section.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// A validated `/bench` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BenchQuery {
+    pub(crate) delays: Vec<u64>,
+    pub(crate) bytes: usize,
+    pub(crate) mode: Mode,
+}
+
+impl Default for BenchQuery {
+    fn default() -> Self {
+        Self {
+            delays: vec![0],
+            bytes: 256,
+            mode: Mode::OutOfOrder,
+        }
+    }
+}
+
+/// A `/bench` parameter that is malformed or out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{param}`: {reason}")]
+pub(crate) struct QueryError {
+    pub(crate) param: &'static str,
+    pub(crate) reason: String,
+}
+
+impl ResponseError for QueryError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{self}\n"))
+    }
+}
+
+impl BenchQuery {
+    /// Parses and validates a query string.
+    pub(crate) fn parse(query: &str) -> Result<Self, QueryError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).map_err(|err| QueryError {
+                param: "query",
+                reason: err.to_string(),
+            })?;
+        let mut parsed = Self::default();
+        let mut seen = [false; 3];
+        for (key, value) in &pairs {
+            let (index, param) = match key.as_str() {
+                "delays" => (0, "delays"),
+                "bytes" => (1, "bytes"),
+                "mode" => (2, "mode"),
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(QueryError {
+                    param,
+                    reason: "given more than once".into(),
+                });
+            }
+            match index {
+                0 => parsed.delays = parse_delays(value)?,
+                1 => parsed.bytes = parse_bytes(value)?,
+                _ => parsed.mode = parse_mode(value)?,
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+fn got(value: &str) -> String {
+    let shown: String = value.chars().take(64).collect();
+    let more = if shown.len() < value.len() { "…" } else { "" };
+    format!("got \"{}{more}\"", shown.escape_debug())
+}
+
+fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
+    let error = || QueryError {
+        param: "delays",
+        reason: format!(
+            "expected 1 to {MAX_SECTIONS} comma-separated integers, each 0 to {MAX_DELAY_MS}; {}",
+            got(value)
+        ),
+    };
+    let delays = value
+        .split(',')
+        .map(|entry| {
+            entry
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= MAX_DELAY_MS)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(error)?;
+    if delays.len() > MAX_SECTIONS {
+        return Err(error());
+    }
+    Ok(delays)
+}
+
+fn parse_bytes(value: &str) -> Result<usize, QueryError> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|bytes| *bytes <= MAX_BYTES)
+        .ok_or_else(|| QueryError {
+            param: "bytes",
+            reason: format!("expected an integer from 0 to {MAX_BYTES}; {}", got(value)),
+        })
+}
+
+fn parse_mode(value: &str) -> Result<Mode, QueryError> {
+    value.parse().map_err(|_| QueryError {
+        param: "mode",
+        reason: format!(
+            "expected out-of-order, in-order or buffered; {}",
+            got(value)
+        ),
+    })
+}
+
+/// Filler text: ASCII words, so any prefix is valid UTF-8 and needs no escaping.
+fn filler(bytes: usize) -> &'static str {
+    static FILLER: OnceLock<String> = OnceLock::new();
+    let text = FILLER.get_or_init(|| {
+        const WORDS: &str =
+            "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ";
+        WORDS.repeat(MAX_BYTES / WORDS.len() + 1)
+    });
+    &text[..bytes]
+}
+
+#[derive(Template)]
+#[template(path = "bench.html")]
+struct BenchShell {
+    slots: Vec<Slot>,
+    mode: &'static str,
+}
+
+#[derive(Template)]
+#[template(source = "<p>loading {{ i }}</p>", ext = "html")]
+struct BenchFallback {
+    i: usize,
+}
+
+#[derive(Template)]
+#[template(
+    source = "<p class=\"ready\">section {{ i }} ready</p><p class=\"filler\">{{ filler|safe }}</p>",
+    ext = "html"
+)]
+struct BenchSection {
+    i: usize,
+    filler: &'static str,
+}
+
+/// `GET /bench`.
+pub(crate) async fn bench(req: HttpRequest) -> Result<HttpResponse, QueryError> {
+    let start = Instant::now();
+    let query = BenchQuery::parse(req.query_string())?;
+    let filler = filler(query.bytes);
+    let slowest = query.delays.iter().copied().max().unwrap_or(0);
+    let shell = BenchShell {
+        slots: (0..query.delays.len())
+            .map(|i| slot(format!("s{i}")))
+            .collect(),
+        mode: query.mode.as_str(),
+    };
+    let mut page = Page::new(shell)
+        .mode(query.mode)
+        .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
+    for (i, delay) in query.delays.iter().enumerate() {
+        let ready_at = start + Duration::from_millis(*delay);
+        let content = async move {
+            sleep_until(ready_at).await;
+            Ok::<_, Infallible>(BenchSection { i, filler })
+        };
+        page = page.section(Section::new(format!("s{i}"), BenchFallback { i }, content));
+    }
+    Ok(page.respond(&req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param_of(query: &str) -> &'static str {
+        BenchQuery::parse(query).expect_err(query).param
+    }
+
+    #[test]
+    fn defaults_are_one_instant_section_of_256_bytes_out_of_order() {
+        assert_eq!(BenchQuery::parse("").unwrap(), BenchQuery::default());
+        assert_eq!(BenchQuery::default().delays, vec![0]);
+    }
+
+    #[test]
+    fn valid_queries_parse() {
+        let q = BenchQuery::parse("delays=100,600,300&bytes=2048&mode=in-order").unwrap();
+        assert_eq!(q.delays, vec![100, 600, 300]);
+        assert_eq!(q.bytes, 2048);
+        assert_eq!(q.mode, Mode::InOrder);
+        let max = vec!["60000"; 64].join(",");
+        assert_eq!(
+            BenchQuery::parse(&format!("delays={max}&bytes=1048576"))
+                .unwrap()
+                .delays
+                .len(),
+            64
+        );
+        assert_eq!(
+            BenchQuery::parse("mode=buffered&other=1").unwrap().mode,
+            Mode::Buffered
+        );
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named() {
+        let too_many = vec!["0"; 65].join(",");
+        let cases = [
+            ("delays=", "delays"),
+            ("delays=abc", "delays"),
+            ("delays=1,,2", "delays"),
+            ("delays=-1", "delays"),
+            ("delays=60001", "delays"),
+            ("delays=1.5", "delays"),
+            (&format!("delays={too_many}"), "delays"),
+            ("delays=1&delays=2", "delays"),
+            ("bytes=", "bytes"),
+            ("bytes=1048577", "bytes"),
+            ("bytes=-1", "bytes"),
+            ("bytes=lots", "bytes"),
+            ("mode=", "mode"),
+            ("mode=fast", "mode"),
+            ("mode=OUT-OF-ORDER", "mode"),
+        ];
+        for (query, param) in cases {
+            assert_eq!(param_of(query), param, "{query}");
+        }
+    }
+
+    #[test]
+    fn filler_has_the_asked_length() {
+        assert_eq!(filler(0), "");
+        assert_eq!(filler(2048).len(), 2048);
+        assert_eq!(filler(MAX_BYTES).len(), MAX_BYTES);
+    }
+}

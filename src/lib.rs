@@ -1,0 +1,58 @@
+//! Server-side progressive HTML rendering for actix-web.
+//!
+//! A [`Page`] is an askama shell plus deferred [`Section`]s. The shell, with a
+//! placeholder for every section, reaches the browser at once; each section's
+//! future runs concurrently and its content is flushed the moment it resolves
+//! ([`Mode::OutOfOrder`]), in document order ([`Mode::InOrder`]), or all at
+//! once ([`Mode::Buffered`]). The same [`Streamed`] responder serves pages,
+//! files and proxied media.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use askama::Template;
+//! use pagepipe::{Page, Section, slot};
+//!
+//! #[derive(Template)]
+//! #[template(source = "<h1>{{ name }}</h1>{{ slot(\"reviews\") }}", ext = "html")]
+//! struct Shell { name: String }
+//!
+//! #[derive(Template)]
+//! #[template(source = "<p>Loading reviews…</p>", ext = "html")]
+//! struct ReviewsLoading;
+//!
+//! #[derive(Template)]
+//! #[template(source = "<ul>{% for r in items %}<li>{{ r }}</li>{% endfor %}</ul>", ext = "html")]
+//! struct Reviews { items: Vec<String> }
+//!
+//! async fn reviews() -> Result<Reviews, std::io::Error> {
+//!     Ok(Reviews { items: vec!["Great".into()] })
+//! }
+//!
+//! async fn product() -> Page {
+//!     Page::new(Shell { name: "Lamp".into() })
+//!         .section(Section::new("reviews", ReviewsLoading, reviews()))
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - `page`: [`Page`], [`Section`], [`Fragment`], [`slot`]: the author's API.
+//! - `render`: [`render`] and [`Mode`]: the generator that yields the bytes.
+//! - `wire`: the placeholder and late-section markup and the runtime script.
+//! - `streamed`: [`Streamed`], the one responder for pages and files.
+//! - `error`: [`Error`], what can fail before the first byte.
+//! - [`demo`]: the demo server's routes, built on the public API only.
+
+mod error;
+mod page;
+mod render;
+mod streamed;
+pub mod wire;
+
+pub mod demo;
+
+pub use error::Error;
+pub use page::{BoxError, DEFAULT_DEADLINE, Fragment, IntoFragment, Page, Section, Slot, slot};
+pub use render::{Body, Mode, ParseModeError, render};
+pub use streamed::Streamed;

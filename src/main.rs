@@ -1,0 +1,86 @@
+//! The pagepipe demo server (`DEMO_CONTRACT.md`): flags, logging, signals.
+
+use std::io::{self, Write as _};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pagepipe::demo;
+use tracing_subscriber::EnvFilter;
+
+/// pagepipe demo server: progressive HTML pages and streamed media.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Where to listen, as HOST:PORT (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+    /// Folder of static files: media, sample HTML, JSON fixtures.
+    #[arg(long, default_value = "assets")]
+    assets: PathBuf,
+    /// Worker threads [default: number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds that open responses may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let args = Args::parse();
+    if !args.assets.is_dir() {
+        eprintln!("error: --assets {}: no such folder", args.assets.display());
+        return ExitCode::from(2);
+    }
+    match actix_web::rt::System::new().block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> io::Result<()> {
+    let listener = TcpListener::bind(&args.addr)
+        .map_err(|err| io::Error::new(err.kind(), format!("--addr {}: {err}", args.addr)))?;
+    let addr = listener.local_addr()?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let server = demo::serve(
+        listener,
+        demo::Options {
+            assets: args.assets,
+            workers,
+            shutdown_timeout: args.shutdown_timeout,
+        },
+    )?;
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: refusing new connections, letting open responses finish");
+        handle.stop(true).await;
+    });
+    println!("listening on http://{addr}");
+    io::stdout().flush()?;
+    server.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,282 @@
+//! The template author's API: a [`Page`] is an askama shell plus deferred
+//! [`Section`]s, each placed in the shell by a [`slot`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody};
+use askama::Template;
+use futures_util::FutureExt as _;
+use futures_util::future::LocalBoxFuture;
+
+use crate::render::{Mode, render};
+use crate::streamed::Streamed;
+use crate::wire;
+
+/// The error a section's loader may return: any error type converts into it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a page may stream before its unresolved sections give up and
+/// show their timeout fallback, unless [`Page::deadline`] says otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Rendered markup that may hold slots for deferred sections: a page's shell,
+/// or a section's content with sections of its own nested inside.
+///
+/// Any askama [`Template`] converts into a fragment without nested sections.
+pub struct Fragment {
+    pub(crate) html: Result<String, askama::Error>,
+    pub(crate) sections: Vec<Section>,
+}
+
+impl Fragment {
+    /// Renders `template`; its `slot(…)` calls mark where sections go.
+    pub fn new(template: impl Template) -> Self {
+        Self {
+            html: template.render(),
+            sections: Vec::new(),
+        }
+    }
+
+    /// Adds a section whose slot is in this fragment's template.
+    pub fn section(mut self, section: Section) -> Self {
+        self.sections.push(section);
+        self
+    }
+}
+
+impl fmt::Debug for Fragment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fragment")
+            .field("sections", &self.sections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a section's loader may resolve to: any askama template, or a
+/// [`Fragment`] when the content defers sections of its own.
+pub trait IntoFragment {
+    /// Renders `self` into a fragment.
+    fn into_fragment(self) -> Fragment;
+}
+
+impl<T: Template> IntoFragment for T {
+    fn into_fragment(self) -> Fragment {
+        Fragment::new(self)
+    }
+}
+
+impl IntoFragment for Fragment {
+    fn into_fragment(self) -> Fragment {
+        self
+    }
+}
+
+/// A deferred part of a page: an id, a fallback shown until its content is
+/// ready, and the future that loads and renders that content.
+///
+/// The id names the section's slot element in the DOM (`<pp-slot id="…">`),
+/// so it must be unique in the page: an ASCII letter, then letters, digits,
+/// `-` or `_`.
+pub struct Section {
+    pub(crate) id: String,
+    pub(crate) fallback: Result<String, askama::Error>,
+    pub(crate) error: Option<Result<String, askama::Error>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
+}
+
+impl Section {
+    /// A section `id` that shows `fallback` until `content` resolves.
+    ///
+    /// `content` starts when the page starts streaming, at the same time as
+    /// every other section of the page. If it fails, panics or times out, the
+    /// slot shows the section's [error template](Section::error) and the rest
+    /// of the page streams on.
+    pub fn new<T, E>(
+        id: impl Into<String>,
+        fallback: impl Template,
+        content: impl Future<Output = Result<T, E>> + 'static,
+    ) -> Self
+    where
+        T: IntoFragment,
+        E: Into<BoxError>,
+    {
+        let content = content
+            .map(|result| result.map(IntoFragment::into_fragment).map_err(Into::into))
+            .boxed_local();
+        Self {
+            id: id.into(),
+            fallback: fallback.render(),
+            error: None,
+            timeout: None,
+            content,
+        }
+    }
+
+    /// Gives up on the content after `timeout` (counted from when the section
+    /// starts) and shows the error template instead.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shows `template` in the slot if the content fails, panics or times out,
+    /// instead of a short default message.
+    pub fn error(mut self, template: impl Template) -> Self {
+        self.error = Some(template.render());
+        self
+    }
+}
+
+impl fmt::Debug for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Section")
+            .field("id", &self.id)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks where section `id` goes in a template: `{{ slot("reviews") }}` (with
+/// `use pagepipe::slot;` in scope of the template's struct), or a field of
+/// type [`Slot`].
+pub fn slot(id: impl Into<String>) -> Slot {
+    Slot(id.into())
+}
+
+/// The place of one section in a template; see [`slot`].
+///
+/// It renders as an opaque marker that the renderer replaces with the
+/// section's placeholder (or content), so it needs no `|safe` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot(String);
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}{}{}",
+            wire::MARK_OPEN,
+            wire::mark_token(),
+            self.0,
+            wire::MARK_CLOSE
+        )
+    }
+}
+
+impl askama::filters::HtmlSafe for Slot {}
+
+/// A progressive HTML page: a shell template and the sections deferred in it.
+///
+/// A `Page` is an actix [`Responder`]: return it from a handler and the shell
+/// goes out at once, each section as its data resolves. Decide anything that
+/// affects the status (a missing item's `404`, say) before building the page:
+/// once the shell is sent, the status cannot change.
+pub struct Page {
+    pub(crate) body: Fragment,
+    pub(crate) nonce: Option<String>,
+    pub(crate) mode: Option<Mode>,
+    pub(crate) deadline: Duration,
+    pub(crate) status: StatusCode,
+}
+
+impl Page {
+    /// A page whose shell is `shell`.
+    pub fn new(shell: impl Template) -> Self {
+        Self {
+            body: Fragment::new(shell),
+            nonce: None,
+            mode: None,
+            deadline: DEFAULT_DEADLINE,
+            status: StatusCode::OK,
+        }
+    }
+
+    /// Adds a section whose slot is in the shell.
+    pub fn section(mut self, section: Section) -> Self {
+        self.body = self.body.section(section);
+        self
+    }
+
+    /// Puts `nonce` on every inline script pagepipe writes, for a
+    /// `Content-Security-Policy` with `script-src 'nonce-…'`.
+    pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// Delivers the page in `mode` rather than the one chosen per request by
+    /// [`Mode::for_request`]. HTTP/1.0 clients always get [`Mode::Buffered`].
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Ends the page `deadline` after it starts streaming: sections still
+    /// pending then show their timeout fallback.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Answers with `status` instead of `200 OK`.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The mode this page is delivered in to `req`.
+    pub fn mode_for(&self, req: &HttpRequest) -> Mode {
+        match Mode::for_request(req) {
+            Mode::Buffered => Mode::Buffered,
+            chosen => self.mode.unwrap_or(chosen),
+        }
+    }
+
+    /// Renders the page for `req`, waiting for every section first when the
+    /// mode is [`Mode::Buffered`] so the response carries `Content-Length`.
+    ///
+    /// Returning the `Page` itself is the same, except that a buffered page
+    /// is then sent as one chunk without a length (close-delimited for
+    /// HTTP/1.0), since a [`Responder`] cannot wait.
+    pub async fn respond(self, req: &HttpRequest) -> HttpResponse {
+        let mode = self.mode_for(req);
+        let status = self.status;
+        let body = match render(self, mode) {
+            Ok(body) => body,
+            Err(err) => return actix_web::ResponseError::error_response(&err),
+        };
+        let streamed = match mode {
+            Mode::Buffered => Streamed::html_complete(crate::render::collect(body).await),
+            _ => Streamed::html(body),
+        };
+        streamed.status(status).respond_to(req)
+    }
+}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Page")
+            .field("body", &self.body)
+            .field("mode", &self.mode)
+            .field("deadline", &self.deadline)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder for Page {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        let mode = self.mode_for(req);
+        let status = self.status;
+        match render(self, mode) {
+            Ok(body) => Streamed::html(body).status(status).respond_to(req),
+            Err(err) => actix_web::ResponseError::error_response(&err),
+        }
+    }
+}

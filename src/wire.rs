@@ -1,0 +1,208 @@
+//! The wire format: how a section's placeholder, its late content and the
+//! one runtime script look in the HTML byte stream. Every byte of markup that
+//! pagepipe itself writes comes from here, so changing the format is a change
+//! to this one module.
+//!
+//! - A slot is `<pp-slot id="ID">…</pp-slot>`: it holds the fallback until the
+//!   section resolves and the section's content afterwards, in every mode, so
+//!   the final DOM is the same whichever mode delivered it.
+//! - A late section (out-of-order mode) is an inert
+//!   `<template data-pp="ID">CONTENT</template>` followed by
+//!   `<script>$pp()</script>`, which moves the template's content into the
+//!   slot with the same id: one `getElementById`, no document scan.
+//! - The runtime defining `$pp` is sent once, just before the first late
+//!   section. Its bytes and the call's bytes never vary, so a CSP hash of each
+//!   allows them; a per-response nonce is added when one is configured.
+
+use std::fmt::Write as _;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::error::Error;
+
+/// The runtime script's body: defines `$pp`, which moves the template just
+/// before the running script into its slot and removes both staging nodes.
+pub const RUNTIME: &str = "function $pp(){var s=document.currentScript,t=s.previousElementSibling,\
+e=document.getElementById(t.getAttribute(\"data-pp\"));if(e){e.replaceChildren(t.content);t.remove()}s.remove()}";
+
+/// The body of the script that follows every late section.
+pub const CALL: &str = "$pp()";
+
+/// The longest section id accepted.
+pub(crate) const MAX_ID_LEN: usize = 128;
+
+/// Checks that `id` is usable unescaped as an HTML id, a CSS identifier and
+/// an attribute value: an ASCII letter, then ASCII letters, digits, `-`, `_`.
+pub(crate) fn validate_id(id: &str) -> Result<(), Error> {
+    let mut bytes = id.bytes();
+    let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_alphabetic());
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if starts_with_letter && rest_ok && id.len() <= MAX_ID_LEN {
+        Ok(())
+    } else {
+        Err(Error::InvalidSectionId(id.escape_debug().to_string()))
+    }
+}
+
+/// Checks that a CSP nonce is base64 or base64url text, so it can be written
+/// into an attribute as is.
+pub(crate) fn validate_nonce(nonce: &str) -> Result<(), Error> {
+    let ok = !nonce.is_empty()
+        && nonce.len() <= 256
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
+    if ok { Ok(()) } else { Err(Error::InvalidNonce) }
+}
+
+/// Markup written around sections for one response: knows the nonce, and
+/// whether the runtime has been sent yet.
+#[derive(Debug, Default)]
+pub(crate) struct Wire {
+    /// ` nonce="…"`, or empty.
+    nonce_attr: String,
+    runtime_sent: bool,
+}
+
+impl Wire {
+    /// Markup for one response; `nonce` was validated by the page.
+    pub(crate) fn new(nonce: Option<&str>) -> Self {
+        let nonce_attr = nonce.map(|n| format!(" nonce=\"{n}\"")).unwrap_or_default();
+        Self {
+            nonce_attr,
+            runtime_sent: false,
+        }
+    }
+
+    /// Opens the slot of section `id`.
+    pub(crate) fn open_slot(&self, buf: &mut BytesMut, id: &str) {
+        put_all(buf, &["<pp-slot id=\"", id, "\">"]);
+    }
+
+    /// Closes a slot.
+    pub(crate) fn close_slot(&self, buf: &mut BytesMut) {
+        buf.put_slice(b"</pp-slot>");
+    }
+
+    /// Opens the late chunk of section `id`, sending the runtime first if
+    /// this is the response's first late chunk.
+    pub(crate) fn open_late(&mut self, buf: &mut BytesMut, id: &str) {
+        if !self.runtime_sent {
+            self.runtime_sent = true;
+            put_all(
+                buf,
+                &["<script", &self.nonce_attr, ">", RUNTIME, "</script>"],
+            );
+        }
+        put_all(buf, &["<template data-pp=\"", id, "\">"]);
+    }
+
+    /// Closes a late chunk with the call that moves it into its slot.
+    pub(crate) fn close_late(&self, buf: &mut BytesMut) {
+        put_all(
+            buf,
+            &[
+                "</template><script",
+                &self.nonce_attr,
+                ">",
+                CALL,
+                "</script>",
+            ],
+        );
+    }
+}
+
+fn put_all(buf: &mut BytesMut, parts: &[&str]) {
+    for part in parts {
+        buf.put_slice(part.as_bytes());
+    }
+}
+
+/// The markup shown in a slot whose section failed, when its author gave no
+/// error template.
+pub(crate) const DEFAULT_ERROR: &str =
+    "<p class=\"pp-error\" role=\"alert\">This section could not be loaded.</p>";
+
+/// The markup shown in a slot whose section ran out of time, when its author
+/// gave no error template.
+pub(crate) const DEFAULT_TIMEOUT: &str =
+    "<p class=\"pp-timeout\" role=\"status\">This section took too long to load.</p>";
+
+/// Noncharacters that frame a slot marker in a rendered template. Template
+/// escaping never touches them and well-formed text never contains them.
+pub(crate) const MARK_OPEN: char = '\u{FDD0}';
+pub(crate) const MARK_CLOSE: char = '\u{FDD1}';
+
+/// A random per-process token inside every slot marker, so that content which
+/// happens to contain the noncharacters cannot forge a slot.
+pub(crate) fn mark_token() -> &'static str {
+    use std::hash::{BuildHasher, RandomState};
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let state = RandomState::new();
+        let (a, b) = (state.hash_one(1u8), state.hash_one(2u8));
+        let mut token = String::with_capacity(32);
+        let _ = write!(token, "{a:016x}{b:016x}");
+        token
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_is_small() {
+        assert!(RUNTIME.len() < 512, "runtime is {} bytes", RUNTIME.len());
+    }
+
+    #[test]
+    fn ids_that_are_safe_in_every_context_pass() {
+        for id in ["s0", "reviews", "review-3_votes", "A"] {
+            assert!(validate_id(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_that_need_escaping_anywhere_fail() {
+        let long = "a".repeat(MAX_ID_LEN + 1);
+        for id in [
+            "", "0s", "-a", "a b", "a\"b", "a<b", "a>b", "a&b", "a'b", "é", "a.b", "a:b", &long,
+        ] {
+            assert!(validate_id(id).is_err(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn nonce_must_be_base64() {
+        assert!(validate_nonce("abc+/=-_XYZ09").is_ok());
+        for bad in ["", "a b", "a\"b", "a>b"] {
+            assert!(validate_nonce(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn runtime_goes_out_once_before_the_first_late_chunk() {
+        let mut wire = Wire::new(Some("n0nce"));
+        let mut buf = BytesMut::new();
+        wire.open_late(&mut buf, "a");
+        wire.close_late(&mut buf);
+        wire.open_late(&mut buf, "b");
+        wire.close_late(&mut buf);
+        let out = std::str::from_utf8(&buf).unwrap();
+        assert_eq!(out.matches(RUNTIME).count(), 1);
+        assert!(out.starts_with("<script nonce=\"n0nce\">function $pp()"));
+        assert_eq!(
+            out.matches("<script nonce=\"n0nce\">$pp()</script>")
+                .count(),
+            2
+        );
+        assert!(out.find("data-pp=\"a\"").unwrap() < out.find("data-pp=\"b\"").unwrap());
+    }
+
+    #[test]
+    fn mark_token_is_stable_within_a_process() {
+        assert_eq!(mark_token(), mark_token());
+        assert_eq!(mark_token().len(), 32);
+    }
+}
