@@ -11,10 +11,10 @@
 //!
 //! ```no_run
 //! use askama::Template;
-//! use pagepipe::{Page, Section, slot};
+//! use pagepipe::{Page, Section};
 //!
 //! #[derive(Template)]
-//! #[template(source = "<h1>{{ name }}</h1>{{ slot(\"reviews\") }}", ext = "html")]
+//! #[template(source = "<h1>{{ name }}</h1>{{ pagepipe::slot(\"reviews\") }}", ext = "html")]
 //! struct Shell { name: String }
 //!
 //! #[derive(Template)]
@@ -41,6 +41,8 @@
 //! - `render`: [`render`] and [`Mode`]: the generator that yields the bytes.
 //! - `wire`: the placeholder and late-section markup and the runtime script.
 //! - `streamed`: [`Streamed`], the one responder for pages and files.
+//! - `file`: [`serve_file`]: a path under a root → [`Streamed`], with ranges,
+//!   validators and conditional requests.
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`demo`]: the demo server's routes, built on the public API only.
 

@@ -1,6 +1,6 @@
 //! The pagepipe demo server (`DEMO_CONTRACT.md`): flags, logging, signals.
 
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     if !args.assets.is_dir() {

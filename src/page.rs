@@ -140,9 +140,8 @@ impl fmt::Debug for Section {
     }
 }
 
-/// Marks where section `id` goes in a template: `{{ slot("reviews") }}` (with
-/// `use pagepipe::slot;` in scope of the template's struct), or a field of
-/// type [`Slot`].
+/// Marks where section `id` goes in a template: `{{ pagepipe::slot("reviews") }}`,
+/// or `{{ reviews }}` with a field `reviews: Slot` set to `slot("reviews")`.
 pub fn slot(id: impl Into<String>) -> Slot {
     Slot(id.into())
 }

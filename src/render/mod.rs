@@ -1,0 +1,244 @@
+//! The generator that turns a [`Page`] into a stream of HTML bytes: every
+//! section future starts at once, and each [`Mode`] decides when the bytes of
+//! the shell and of each section are yielded. It knows nothing about HTTP
+//! beyond choosing a mode for a request.
+
+use std::collections::HashMap;
+use std::io;
+use std::str::FromStr;
+
+use actix_web::HttpRequest;
+use actix_web::http::Version;
+use async_stream::stream;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use futures_util::stream::LocalBoxStream;
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::page::Page;
+use crate::wire::{self, Wire};
+
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use sections::{Part, Resolved, Sections};
+
+/// How a page's sections reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// The shell with every placeholder at once, then each section as soon
+    /// as it resolves, moved into its placeholder by a tiny script.
+    #[default]
+    OutOfOrder,
+    /// The shell up to the first unresolved section at once, then each
+    /// section as soon as it and every section before it resolved, in place.
+    /// Needs no script.
+    InOrder,
+    /// Nothing until every section resolved, then one complete document.
+    /// Needs no script.
+    Buffered,
+}
+
+impl Mode {
+    /// The mode a request gets unless the page sets one: HTTP/1.0 clients,
+    /// which cannot take chunked responses, get [`Mode::Buffered`]; everyone
+    /// else [`Mode::OutOfOrder`].
+    pub fn for_request(req: &HttpRequest) -> Mode {
+        if req.version() < Version::HTTP_11 {
+            Mode::Buffered
+        } else {
+            Mode::OutOfOrder
+        }
+    }
+
+    /// The mode's name as the demo's `mode` parameter spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::OutOfOrder => "out-of-order",
+            Mode::InOrder => "in-order",
+            Mode::Buffered => "buffered",
+        }
+    }
+}
+
+/// The error for a mode name that is not `out-of-order`, `in-order` or
+/// `buffered`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown mode: expected out-of-order, in-order or buffered")]
+pub struct ParseModeError;
+
+impl FromStr for Mode {
+    type Err = ParseModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "out-of-order" => Ok(Mode::OutOfOrder),
+            "in-order" => Ok(Mode::InOrder),
+            "buffered" => Ok(Mode::Buffered),
+            _ => Err(ParseModeError),
+        }
+    }
+}
+
+/// The byte stream of a rendered page. It never yields an error: failures
+/// after the shell become fallbacks in their slots.
+pub type Body = LocalBoxStream<'static, io::Result<Bytes>>;
+
+/// Renders `page` in `mode`.
+///
+/// Checks the page first (templates render, section ids are valid and
+/// unique, every section has exactly one slot) and fails before any byte is
+/// produced if it is not sound. Dropping the stream drops every pending
+/// section future.
+pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
+    let Page {
+        body,
+        nonce,
+        deadline,
+        ..
+    } = page;
+    if let Some(nonce) = &nonce {
+        wire::validate_nonce(nonce)?;
+    }
+    let mut sections = Sections::new(Instant::now() + deadline);
+    let parts = sections.adopt(body)?;
+    let wire = Wire::new(nonce.as_deref());
+    Ok(match mode {
+        Mode::OutOfOrder => out_of_order(parts, sections, wire).boxed_local(),
+        Mode::InOrder => in_order(parts, sections, wire, false).boxed_local(),
+        Mode::Buffered => in_order(parts, sections, wire, true).boxed_local(),
+    })
+}
+
+/// Concatenates a rendered page's chunks.
+pub(crate) async fn collect(mut body: Body) -> Bytes {
+    let mut out = BytesMut::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        if out.is_empty() {
+            // The usual buffered case: one chunk, passed on without a copy.
+            match body.next().await {
+                None | Some(Err(_)) => return chunk,
+                Some(Ok(next)) => {
+                    out.extend_from_slice(&chunk);
+                    out.extend_from_slice(&next);
+                }
+            }
+        } else {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    out.freeze()
+}
+
+/// Takes the closing `</body>` and what follows it off the end of the shell,
+/// so late sections can be written inside the body.
+fn take_tail(parts: &mut Vec<Part>) -> Option<Bytes> {
+    let Some(Part::Html(last)) = parts.last_mut() else {
+        return None;
+    };
+    let at = memchr::memmem::rfind(&last.to_ascii_lowercase(), b"</body")?;
+    let tail = last.split_off(at);
+    if last.is_empty() {
+        parts.pop();
+    }
+    Some(tail)
+}
+
+/// Writes `parts` with a placeholder (slot + fallback) for every slot.
+fn write_placeholders(buf: &mut BytesMut, parts: &[Part], sections: &Sections, wire: &Wire) {
+    for part in parts {
+        match part {
+            Part::Html(html) => buf.extend_from_slice(html),
+            Part::Slot(key) => {
+                let meta = &sections.meta[*key];
+                wire.open_slot(buf, &meta.id);
+                buf.extend_from_slice(&meta.fallback);
+                wire.close_slot(buf);
+            }
+            Part::CloseSlot => wire.close_slot(buf),
+        }
+    }
+}
+
+fn out_of_order(
+    mut parts: Vec<Part>,
+    mut sections: Sections,
+    mut wire: Wire,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
+    stream! {
+        let tail = take_tail(&mut parts);
+        let mut buf = BytesMut::new();
+        write_placeholders(&mut buf, &parts, &sections, &wire);
+        yield Ok(buf.split().freeze());
+        while let Some((key, resolved)) = sections.next().await {
+            wire.open_late(&mut buf, sections.id(key));
+            match resolved {
+                Resolved::Content(parts) => write_placeholders(&mut buf, &parts, &sections, &wire),
+                Resolved::Fallback(html) => buf.extend_from_slice(&html),
+            }
+            wire.close_late(&mut buf);
+            yield Ok(buf.split().freeze());
+        }
+        if let Some(tail) = tail {
+            yield Ok(tail);
+        }
+    }
+}
+
+fn in_order(
+    parts: Vec<Part>,
+    mut sections: Sections,
+    wire: Wire,
+    buffered: bool,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
+    stream! {
+        // Parts still to write, the next one last.
+        let mut todo: Vec<Part> = parts.into_iter().rev().collect();
+        let mut ready: HashMap<usize, Resolved> = HashMap::new();
+        let mut buf = BytesMut::new();
+        while let Some(part) = todo.pop() {
+            let key = match part {
+                Part::Html(html) => {
+                    buf.extend_from_slice(&html);
+                    continue;
+                }
+                Part::CloseSlot => {
+                    wire.close_slot(&mut buf);
+                    continue;
+                }
+                Part::Slot(key) => key,
+            };
+            let resolved = loop {
+                if let Some(resolved) = ready.remove(&key) {
+                    break resolved;
+                }
+                if !buffered && !buf.is_empty() {
+                    yield Ok(buf.split().freeze());
+                }
+                match sections.next().await {
+                    Some((done, resolved)) => {
+                        ready.insert(done, resolved);
+                    }
+                    None => unreachable!("an unresolved section is pending or expired"),
+                }
+            };
+            wire.open_slot(&mut buf, sections.id(key));
+            match resolved {
+                Resolved::Content(parts) => {
+                    todo.push(Part::CloseSlot);
+                    todo.extend(parts.into_iter().rev());
+                }
+                Resolved::Fallback(html) => {
+                    buf.extend_from_slice(&html);
+                    wire.close_slot(&mut buf);
+                }
+            }
+        }
+        if !buf.is_empty() {
+            yield Ok(buf.freeze());
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The sections of one page while it renders: their futures (all started
+//! at once), the deadline, and how a resolved future becomes slot content.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::page::{BoxError, Fragment};
+use crate::wire;
+
+/// A piece of rendered markup in document order.
+#[derive(Debug)]
+pub(super) enum Part {
+    /// Static markup.
+    Html(Bytes),
+    /// The slot of the section with this key.
+    Slot(usize),
+    /// The end of a slot opened in in-order mode.
+    CloseSlot,
+}
+
+/// What a slot ends up holding.
+pub(super) enum Resolved {
+    /// The section's content, which may hold slots of nested sections.
+    Content(Vec<Part>),
+    /// An error or timeout fallback.
+    Fallback(Bytes),
+}
+
+/// How a section's future ended.
+enum Outcome {
+    Ready(Result<Fragment, BoxError>),
+    Panicked,
+    TimedOut,
+}
+
+/// What the renderer keeps of a section besides its future.
+pub(super) struct Meta {
+    pub(super) id: String,
+    pub(super) fallback: Bytes,
+    error: Option<Bytes>,
+}
+
+/// Every section of one page, the futures still pending, and the deadline.
+pub(super) struct Sections {
+    pub(super) meta: Vec<Meta>,
+    ids: HashSet<String>,
+    pending: FuturesUnordered<LocalBoxFuture<'static, (usize, Outcome)>>,
+    unresolved: BTreeSet<usize>,
+    deadline: Instant,
+    expired: bool,
+}
+
+impl Sections {
+    pub(super) fn new(deadline: Instant) -> Self {
+        Self {
+            meta: Vec::new(),
+            ids: HashSet::new(),
+            pending: FuturesUnordered::new(),
+            unresolved: BTreeSet::new(),
+            deadline,
+            expired: false,
+        }
+    }
+
+    pub(super) fn id(&self, key: usize) -> &str {
+        &self.meta[key].id
+    }
+
+    /// Checks a fragment, starts its sections and splits its markup at its
+    /// slots. Nothing is started unless the whole fragment is sound.
+    pub(super) fn adopt(&mut self, fragment: Fragment) -> Result<Vec<Part>, Error> {
+        let html = fragment.html?;
+        let first_key = self.meta.len();
+        // Each section's key, and whether its slot was seen yet.
+        let mut slots = HashMap::with_capacity(fragment.sections.len());
+        for (offset, section) in fragment.sections.iter().enumerate() {
+            wire::validate_id(&section.id)?;
+            let id = section.id.as_str();
+            if self.ids.contains(id) || slots.insert(id, (first_key + offset, false)).is_some() {
+                return Err(Error::DuplicateSection(section.id.clone()));
+            }
+        }
+        let parts = split(html, |id| match slots.get_mut(id) {
+            Some((key, seen @ false)) => {
+                *seen = true;
+                Ok(*key)
+            }
+            Some(_) => Err(Error::DuplicateSection(id.to_owned())),
+            None => Err(Error::UnknownSlot(id.escape_debug().to_string())),
+        })?;
+        if let Some((id, _)) = slots.iter().find(|(_, (_, seen))| !seen) {
+            return Err(Error::MissingSlot((*id).to_owned()));
+        }
+        let ready = fragment
+            .sections
+            .into_iter()
+            .map(|section| {
+                let meta = Meta {
+                    fallback: Bytes::from(section.fallback?),
+                    error: section.error.transpose()?.map(Bytes::from),
+                    id: section.id,
+                };
+                Ok((meta, section.content, section.timeout))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        for (meta, content, timeout) in ready {
+            self.start(meta, content, timeout);
+        }
+        Ok(parts)
+    }
+
+    fn start(
+        &mut self,
+        meta: Meta,
+        content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
+        timeout: Option<Duration>,
+    ) {
+        let key = self.meta.len();
+        self.ids.insert(meta.id.clone());
+        self.meta.push(meta);
+        self.unresolved.insert(key);
+        let run = AssertUnwindSafe(content).catch_unwind();
+        self.pending.push(
+            async move {
+                let outcome = match timeout {
+                    Some(limit) => match tokio::time::timeout(limit, run).await {
+                        Ok(finished) => finished.map_or(Outcome::Panicked, Outcome::Ready),
+                        Err(_) => Outcome::TimedOut,
+                    },
+                    None => run.await.map_or(Outcome::Panicked, Outcome::Ready),
+                };
+                (key, outcome)
+            }
+            .boxed_local(),
+        );
+    }
+
+    /// Waits for the next section to resolve, or for the deadline, after
+    /// which every unresolved section resolves at once to its timeout
+    /// fallback. `None` once every section has resolved.
+    pub(super) async fn next(&mut self) -> Option<(usize, Resolved)> {
+        if !self.expired {
+            match tokio::time::timeout_at(self.deadline, self.pending.next()).await {
+                Ok(Some((key, outcome))) => {
+                    self.unresolved.remove(&key);
+                    return Some((key, self.resolve(key, outcome)));
+                }
+                Ok(None) => return None,
+                Err(_) => {
+                    tracing::warn!(
+                        pending = self.unresolved.len(),
+                        "page deadline passed; pending sections show their timeout fallback"
+                    );
+                    self.expired = true;
+                    self.pending = FuturesUnordered::new();
+                }
+            }
+        }
+        let key = self.unresolved.pop_first()?;
+        Some((key, self.resolve(key, Outcome::TimedOut)))
+    }
+
+    fn resolve(&mut self, key: usize, outcome: Outcome) -> Resolved {
+        let id = self.meta[key].id.clone();
+        let failure = match outcome {
+            Outcome::Ready(Ok(fragment)) => match self.adopt(fragment) {
+                Ok(parts) => return Resolved::Content(parts),
+                Err(err) => {
+                    tracing::error!(section = %id, error = %err, "section content could not be rendered");
+                    wire::DEFAULT_ERROR
+                }
+            },
+            Outcome::Ready(Err(err)) => {
+                tracing::error!(section = %id, error = %err, "section failed");
+                wire::DEFAULT_ERROR
+            }
+            Outcome::Panicked => {
+                tracing::error!(section = %id, "section panicked");
+                wire::DEFAULT_ERROR
+            }
+            Outcome::TimedOut => {
+                tracing::warn!(section = %id, "section timed out");
+                wire::DEFAULT_TIMEOUT
+            }
+        };
+        let meta = &self.meta[key];
+        Resolved::Fallback(
+            meta.error
+                .clone()
+                .unwrap_or(Bytes::from_static(failure.as_bytes())),
+        )
+    }
+}
+
+impl Drop for Sections {
+    fn drop(&mut self) {
+        if !self.unresolved.is_empty() && !self.expired {
+            tracing::debug!(
+                pending = self.unresolved.len(),
+                "page stream dropped; pending sections cancelled"
+            );
+        }
+    }
+}
+
+/// Splits rendered markup at its slot markers, checking each slot's id.
+fn split(
+    html: String,
+    mut key_of: impl FnMut(&str) -> Result<usize, Error>,
+) -> Result<Vec<Part>, Error> {
+    let html = Bytes::from(html);
+    let mut open = [0u8; 4];
+    let open = wire::MARK_OPEN.encode_utf8(&mut open).as_bytes().to_vec();
+    let needle = [open.as_slice(), wire::mark_token().as_bytes()].concat();
+    let mut close = [0u8; 4];
+    let close = wire::MARK_CLOSE.encode_utf8(&mut close).as_bytes().to_vec();
+
+    let mut parts = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = memchr::memmem::find(&html[pos..], &needle) {
+        let start = pos + found;
+        let id_start = start + needle.len();
+        let Some(len) = memchr::memmem::find(&html[id_start..], &close) else {
+            break;
+        };
+        let id = std::str::from_utf8(&html[id_start..id_start + len]).expect("slot marker is text");
+        let key = key_of(id)?;
+        if start > pos {
+            parts.push(Part::Html(html.slice(pos..start)));
+        }
+        parts.push(Part::Slot(key));
+        pos = id_start + len + close.len();
+    }
+    if pos < html.len() {
+        parts.push(Part::Html(html.slice(pos..)));
+    }
+    Ok(parts)
+}

@@ -1,0 +1,489 @@
+//! The generator as a plain stream: section futures are driven by channels or
+//! by paused tokio time, never by real sleeps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use askama::Template;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::{BoxError, Section, Slot, slot};
+
+#[derive(Template)]
+#[template(
+    source = "<html><body>{% for s in slots %}<div>{{ s }}</div>{% endfor %}</body></html>",
+    ext = "html"
+)]
+struct Shell {
+    slots: Vec<Slot>,
+}
+
+#[derive(Template)]
+#[template(source = "{{ text }}", ext = "html")]
+struct Text {
+    text: String,
+}
+
+fn text(text: impl Into<String>) -> Text {
+    Text { text: text.into() }
+}
+
+fn shell(n: usize) -> Page {
+    Page::new(Shell {
+        slots: (0..n).map(|i| slot(format!("s{i}"))).collect(),
+    })
+}
+
+/// A page of `n` sections, each resolved by sending its content.
+fn channel_page(n: usize) -> (Page, Vec<oneshot::Sender<String>>) {
+    let mut page = shell(n);
+    let mut senders = Vec::new();
+    for i in 0..n {
+        let (tx, rx) = oneshot::channel::<String>();
+        senders.push(tx);
+        page = page.section(Section::new(
+            format!("s{i}"),
+            text(format!("loading {i}")),
+            async move { rx.await.map(text) },
+        ));
+    }
+    (page, senders)
+}
+
+/// A page whose section `i` resolves after `delays[i]` ms of tokio time.
+fn timed_page(delays: &[u64]) -> Page {
+    delays
+        .iter()
+        .enumerate()
+        .fold(shell(delays.len()), |page, (i, ms)| {
+            let ms = *ms;
+            page.section(Section::new(
+                format!("s{i}"),
+                text(format!("loading {i}")),
+                async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok::<_, BoxError>(text(format!("ready {i}")))
+                },
+            ))
+        })
+}
+
+async fn next_text(body: &mut Body) -> String {
+    let chunk = body.next().await.expect("a chunk").expect("no error");
+    String::from_utf8(chunk.to_vec()).expect("utf-8")
+}
+
+fn is_pending(body: &mut Body) -> bool {
+    body.next().now_or_never().is_none()
+}
+
+async fn collect_all(mut body: Body) -> Vec<String> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = body.next().await {
+        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+    }
+    chunks
+}
+
+/// Applies late chunks the way the runtime does in a browser: each
+/// `<template data-pp=ID>` replaces the content of slot `ID`.
+fn apply_late_chunks(html: &str) -> String {
+    let mut doc = html.replace(wire::RUNTIME, "");
+    let open = "<template data-pp=\"";
+    while let Some(start) = doc.find(open) {
+        let id_end = start + open.len() + doc[start + open.len()..].find('"').unwrap();
+        let id = doc[start + open.len()..id_end].to_owned();
+        let content_start = id_end + 2;
+        let end = content_start + doc[content_start..].find("</template>").unwrap();
+        let content = doc[content_start..end].to_owned();
+        let call_end = end + doc[end..].find("</script>").unwrap() + "</script>".len();
+        doc.replace_range(start..call_end, "");
+        let slot_open = format!("<pp-slot id=\"{id}\">");
+        let slot_start = doc.find(&slot_open).unwrap() + slot_open.len();
+        let slot_end = slot_start + doc[slot_start..].find("</pp-slot>").unwrap();
+        doc.replace_range(slot_start..slot_end, &content);
+    }
+    doc.replace("<script></script>", "")
+}
+
+#[tokio::test]
+async fn shell_is_yielded_before_any_section_resolves() {
+    let (page, _senders) = channel_page(3);
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    for i in 0..3 {
+        assert!(
+            shell.contains(&format!("<pp-slot id=\"s{i}\">loading {i}</pp-slot>")),
+            "{shell}"
+        );
+    }
+    assert!(
+        is_pending(&mut body),
+        "nothing more until a section resolves"
+    );
+}
+
+#[tokio::test]
+async fn out_of_order_sections_follow_resolve_order() {
+    let (page, senders) = channel_page(3);
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+    for i in [2, 0, 1] {
+        senders[i]
+            .take()
+            .unwrap()
+            .send(format!("ready {i}"))
+            .unwrap();
+        let chunk = next_text(&mut body).await;
+        assert!(
+            chunk.contains(&format!("<template data-pp=\"s{i}\">ready {i}</template>")),
+            "{chunk}"
+        );
+        if i != 1 {
+            assert!(is_pending(&mut body), "section 1 has not resolved");
+        }
+    }
+    assert_eq!(next_text(&mut body).await, "</body></html>");
+    assert!(body.next().await.is_none());
+}
+
+#[tokio::test]
+async fn out_of_order_sends_the_runtime_once_and_holds_body_end_back() {
+    let (page, senders) = channel_page(2);
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(
+        !shell.contains("</body>"),
+        "late sections must land inside the body"
+    );
+    for (i, tx) in senders.into_iter().enumerate() {
+        tx.send(format!("ready {i}")).unwrap();
+    }
+    let rest = collect_all(body).await.concat();
+    assert_eq!(rest.matches(wire::RUNTIME).count(), 1);
+    assert!(rest.find(wire::RUNTIME) < rest.find("<template"));
+    assert!(rest.ends_with("</body></html>"));
+}
+
+#[tokio::test]
+async fn in_order_waits_for_every_earlier_section() {
+    let (page, senders) = channel_page(3);
+    let mut body = render(page, Mode::InOrder).unwrap();
+    assert_eq!(next_text(&mut body).await, "<html><body><div>");
+    let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+
+    senders[1].take().unwrap().send("ready 1".into()).unwrap();
+    assert!(is_pending(&mut body), "section 1 waits for section 0");
+
+    senders[0].take().unwrap().send("ready 0".into()).unwrap();
+    assert_eq!(
+        next_text(&mut body).await,
+        "<pp-slot id=\"s0\">ready 0</pp-slot></div><div><pp-slot id=\"s1\">ready 1</pp-slot></div><div>"
+    );
+    assert!(is_pending(&mut body));
+
+    senders[2].take().unwrap().send("ready 2".into()).unwrap();
+    assert_eq!(
+        next_text(&mut body).await,
+        "<pp-slot id=\"s2\">ready 2</pp-slot></div></body></html>"
+    );
+    assert!(body.next().await.is_none());
+}
+
+#[tokio::test]
+async fn in_order_output_has_no_script() {
+    let (page, senders) = channel_page(2);
+    let body = render(page, Mode::InOrder).unwrap();
+    for (i, tx) in senders.into_iter().enumerate() {
+        tx.send(format!("ready {i}")).unwrap();
+    }
+    let html = collect_all(body).await.concat();
+    assert!(
+        !html.contains("<script") && !html.contains("<template"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn buffered_is_one_chunk_in_document_order() {
+    let (page, senders) = channel_page(3);
+    let mut body = render(page, Mode::Buffered).unwrap();
+    let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+    for i in [1, 2] {
+        senders[i]
+            .take()
+            .unwrap()
+            .send(format!("ready {i}"))
+            .unwrap();
+        assert!(
+            is_pending(&mut body),
+            "nothing before every section resolved"
+        );
+    }
+    senders[0].take().unwrap().send("ready 0".into()).unwrap();
+    let chunks = collect_all(body).await;
+    assert_eq!(
+        chunks,
+        [
+            "<html><body><div><pp-slot id=\"s0\">ready 0</pp-slot></div><div><pp-slot id=\"s1\">ready 1</pp-slot></div><div><pp-slot id=\"s2\">ready 2</pp-slot></div></body></html>"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_mode_ends_in_the_same_document_whatever_the_resolve_order() {
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let mut documents = Vec::new();
+        for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+            let (page, senders) = channel_page(3);
+            let body = render(page, mode).unwrap();
+            let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+            for i in order {
+                senders[i]
+                    .take()
+                    .unwrap()
+                    .send(format!("ready {i}"))
+                    .unwrap();
+            }
+            documents.push(apply_late_chunks(&collect_all(body).await.concat()));
+        }
+        assert_eq!(
+            documents[0], documents[1],
+            "out-of-order vs in-order, order {order:?}"
+        );
+        assert_eq!(
+            documents[1], documents[2],
+            "in-order vs buffered, order {order:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sections_run_concurrently_so_total_time_is_the_slowest() {
+    let start = tokio::time::Instant::now();
+    let body = render(timed_page(&[100, 300, 200]), Mode::InOrder).unwrap();
+    let html = collect_all(body).await.concat();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(300),
+        "the sum would be 600 ms"
+    );
+    assert!(html.contains("ready 0") && html.contains("ready 1") && html.contains("ready 2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn out_of_order_chunks_arrive_when_their_section_resolves() {
+    let start = tokio::time::Instant::now();
+    let mut body = render(timed_page(&[100, 600, 300]), Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the shell waits for nothing"
+    );
+    for (i, at) in [(0, 100), (2, 300), (1, 600)] {
+        let chunk = next_text(&mut body).await;
+        assert!(chunk.contains(&format!("data-pp=\"s{i}\"")), "{chunk}");
+        assert_eq!(start.elapsed(), Duration::from_millis(at));
+    }
+}
+
+#[tokio::test]
+async fn a_failing_section_shows_its_error_and_the_page_goes_on() {
+    let page = shell(2)
+        .section(Section::new("s0", text("loading"), async {
+            Err::<Text, _>(std::io::Error::other("database down"))
+        }))
+        .section(Section::new("s1", text("loading"), async {
+            Ok::<_, BoxError>(text("fine"))
+        }));
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert!(
+        html.contains(&format!(
+            "<pp-slot id=\"s0\">{}</pp-slot>",
+            wire::DEFAULT_ERROR
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<pp-slot id=\"s1\">fine</pp-slot>"));
+    assert!(html.ends_with("</body></html>"));
+}
+
+#[tokio::test]
+async fn a_panicking_section_is_contained() {
+    let page = shell(2)
+        .section(
+            Section::new("s0", text("loading"), async {
+                if true {
+                    panic!("loader bug");
+                }
+                Ok::<_, BoxError>(text("never"))
+            })
+            .error(text("sorry")),
+        )
+        .section(Section::new("s1", text("loading"), async {
+            Ok::<_, BoxError>(text("fine"))
+        }));
+    let html = collect_all(render(page, Mode::OutOfOrder).unwrap())
+        .await
+        .concat();
+    let html = apply_late_chunks(&html);
+    assert!(
+        html.contains("<pp-slot id=\"s0\">sorry</pp-slot>"),
+        "{html}"
+    );
+    assert!(html.contains("<pp-slot id=\"s1\">fine</pp-slot>"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_section_past_its_timeout_shows_the_timeout_fallback() {
+    let start = tokio::time::Instant::now();
+    let slow = Section::new(
+        "s0",
+        text("loading"),
+        std::future::pending::<Result<Text, BoxError>>(),
+    )
+    .timeout(Duration::from_millis(250));
+    let page = shell(2)
+        .section(slow)
+        .section(Section::new("s1", text("loading"), async {
+            Ok::<_, BoxError>(text("fine"))
+        }));
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+    assert!(
+        html.contains(&format!(
+            "<pp-slot id=\"s0\">{}</pp-slot>",
+            wire::DEFAULT_TIMEOUT
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<pp-slot id=\"s1\">fine</pp-slot>"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_page_deadline_ends_the_document_cleanly() {
+    let start = tokio::time::Instant::now();
+    let page = timed_page(&[50, 10_000, 20_000]).deadline(Duration::from_secs(1));
+    let html = collect_all(render(page, Mode::OutOfOrder).unwrap())
+        .await
+        .concat();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    let html = apply_late_chunks(&html);
+    assert!(
+        html.contains("<pp-slot id=\"s0\">ready 0</pp-slot>"),
+        "{html}"
+    );
+    for i in [1, 2] {
+        assert!(html.contains(&format!(
+            "<pp-slot id=\"s{i}\">{}</pp-slot>",
+            wire::DEFAULT_TIMEOUT
+        )));
+    }
+    assert!(html.ends_with("</body></html>"));
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_stream_drops_pending_section_futures() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let page = shell(1).section(Section::new("s0", text("loading"), async move {
+        let _flag = flag;
+        std::future::pending::<Result<Text, BoxError>>().await
+    }));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    assert!(is_pending(&mut body));
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "still running while the client reads"
+    );
+    drop(body);
+    assert!(dropped.load(Ordering::SeqCst), "dropped with the stream");
+}
+
+#[tokio::test]
+async fn the_nonce_goes_on_every_script() {
+    let (page, senders) = channel_page(2);
+    let body = render(page.nonce("r4nd0m=="), Mode::OutOfOrder).unwrap();
+    for tx in senders {
+        tx.send("x".into()).unwrap();
+    }
+    let html = collect_all(body).await.concat();
+    assert_eq!(html.matches("<script").count(), 3);
+    assert_eq!(html.matches("<script nonce=\"r4nd0m==\">").count(), 3);
+}
+
+#[test]
+fn an_unsound_page_fails_before_any_byte() {
+    let section = |id: &str| Section::new(id, text(""), async { Ok::<_, BoxError>(text("")) });
+    type Expect = fn(&Error) -> bool;
+    let cases: Vec<(Page, Expect)> = vec![
+        (
+            shell(2).section(section("s0")),
+            |err| matches!(err, Error::UnknownSlot(id) if id == "s1"),
+        ),
+        (
+            shell(1).section(section("s0")).section(section("extra")),
+            |err| matches!(err, Error::MissingSlot(id) if id == "extra"),
+        ),
+        (
+            shell(1).section(section("s0")).section(section("s0")),
+            |err| matches!(err, Error::DuplicateSection(id) if id == "s0"),
+        ),
+        (
+            Page::new(Shell {
+                slots: vec![slot("s0"), slot("s0")],
+            })
+            .section(section("s0")),
+            |err| matches!(err, Error::DuplicateSection(id) if id == "s0"),
+        ),
+        (
+            Page::new(Shell {
+                slots: vec![slot("bad id")],
+            })
+            .section(section("bad id")),
+            |err| matches!(err, Error::InvalidSectionId(_)),
+        ),
+        (shell(1).section(section("s0")).nonce("a\"b"), |err| {
+            matches!(err, Error::InvalidNonce)
+        }),
+    ];
+    for (page, expected) in cases {
+        let err = render(page, Mode::OutOfOrder).err().expect("an error");
+        assert!(expected(&err), "unexpected {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_slot_marker_in_content_without_the_token_is_just_text() {
+    let fake = format!("{}0000{}", wire::MARK_OPEN, wire::MARK_CLOSE);
+    let page = Page::new(Text { text: fake.clone() });
+    let html = collect_all(render(page, Mode::Buffered).unwrap()).await;
+    assert_eq!(html.concat(), fake);
+}

@@ -1,0 +1,11 @@
+//! One integration test binary; each module is one area of behaviour.
+
+// Test helpers are `pub` for sibling modules; the crate exports nothing.
+#![allow(unreachable_pub)]
+
+// Starting the demo binary and a raw HTTP client that timestamps chunks.
+mod util;
+// `/bench` against the real binary: chunk timing in each mode, validation.
+mod bench;
+// A client that goes away cancels the work done for it.
+mod disconnect;
