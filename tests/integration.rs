@@ -9,3 +9,5 @@ mod util;
 mod bench;
 // A client that goes away cancels the work done for it.
 mod disconnect;
+// Graceful shutdown on SIGTERM and SIGINT.
+mod shutdown;
