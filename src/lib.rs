@@ -47,6 +47,7 @@
 //! - [`demo`]: the demo server's routes, built on the public API only.
 
 mod error;
+mod file;
 mod page;
 mod render;
 mod streamed;
@@ -55,6 +56,7 @@ pub mod wire;
 pub mod demo;
 
 pub use error::Error;
+pub use file::serve_file;
 pub use page::{BoxError, DEFAULT_DEADLINE, Fragment, IntoFragment, Page, Section, Slot, slot};
 pub use render::{Body, Mode, ParseModeError, render};
 pub use streamed::Streamed;

@@ -1,0 +1,111 @@
+//! Validators of a file (strong ETag, Last-Modified) and the conditional
+//! request headers evaluated against them in RFC 9110 §13.2.2 order.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::HttpMessage as _;
+use actix_web::HttpRequest;
+use actix_web::http::header::{
+    self, EntityTag, HttpDate, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince,
+};
+
+/// The first second that an HTTP date cannot express (year 10000).
+const HTTP_DATE_END: u64 = 253_402_300_800;
+
+/// What identifies one version of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Validators {
+    /// Strong: changes whenever the inode, length or mtime changes.
+    pub(crate) etag: EntityTag,
+    /// The mtime at one-second resolution; `None` when HTTP dates cannot
+    /// express it (before 1970 or after 9999).
+    pub(crate) last_modified: Option<SystemTime>,
+}
+
+impl Validators {
+    /// Validators from a file's inode, length and modification time.
+    pub(crate) fn new(inode: u64, len: u64, modified: Option<SystemTime>) -> Self {
+        let since_epoch = modified.and_then(|time| time.duration_since(UNIX_EPOCH).ok());
+        let (secs, nanos) = since_epoch.map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
+        let etag = EntityTag::new_strong(format!("{inode:x}-{len:x}-{secs:x}.{nanos:08x}"));
+        let last_modified = since_epoch
+            .filter(|d| d.as_secs() < HTTP_DATE_END)
+            .map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs()));
+        Self {
+            etag,
+            last_modified,
+        }
+    }
+
+    /// `Last-Modified` as an HTTP date.
+    pub(crate) fn http_date(&self) -> Option<HttpDate> {
+        self.last_modified.map(HttpDate::from)
+    }
+}
+
+/// The outcome of the preconditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precondition {
+    /// Serve the file (perhaps a range of it).
+    Proceed,
+    /// `304`: the client's copy is current.
+    NotModified,
+    /// `412`: `If-Match` or `If-Unmodified-Since` failed.
+    Failed,
+}
+
+/// Evaluates If-Match, If-Unmodified-Since, If-None-Match and
+/// If-Modified-Since for a GET or HEAD, in RFC 9110 §13.2.2 order. A field
+/// that does not parse is ignored.
+pub(crate) fn evaluate(req: &HttpRequest, validators: &Validators) -> Precondition {
+    if let Some(if_match) = req.get_header::<IfMatch>() {
+        if !matches_strong(&if_match, &validators.etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(IfUnmodifiedSince(date)) = req.get_header::<IfUnmodifiedSince>()
+        && validators
+            .last_modified
+            .is_some_and(|modified| modified > SystemTime::from(date))
+    {
+        return Precondition::Failed;
+    }
+    if let Some(if_none_match) = req.get_header::<IfNoneMatch>() {
+        if matches_weak(&if_none_match, &validators.etag) {
+            return Precondition::NotModified;
+        }
+    } else if let Some(IfModifiedSince(date)) = req.get_header::<IfModifiedSince>()
+        && validators
+            .last_modified
+            .is_some_and(|modified| modified <= SystemTime::from(date))
+    {
+        return Precondition::NotModified;
+    }
+    Precondition::Proceed
+}
+
+/// Whether a `Range` may be honoured: no `If-Range`, or one that names the
+/// current version (a strong ETag match, or exactly the Last-Modified date).
+pub(crate) fn range_allowed(req: &HttpRequest, validators: &Validators) -> bool {
+    if !req.headers().contains_key(header::IF_RANGE) {
+        return true;
+    }
+    match req.get_header::<IfRange>() {
+        Some(IfRange::EntityTag(tag)) => tag.strong_eq(&validators.etag),
+        Some(IfRange::Date(date)) => validators.last_modified == Some(SystemTime::from(date)),
+        None => false,
+    }
+}
+
+fn matches_strong(if_match: &IfMatch, etag: &EntityTag) -> bool {
+    match if_match {
+        IfMatch::Any => true,
+        IfMatch::Items(tags) => tags.iter().any(|tag| tag.strong_eq(etag)),
+    }
+}
+
+fn matches_weak(if_none_match: &IfNoneMatch, etag: &EntityTag) -> bool {
+    match if_none_match {
+        IfNoneMatch::Any => true,
+        IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.weak_eq(etag)),
+    }
+}

@@ -1,0 +1,305 @@
+//! Files through the streaming responder: a path under a root plus the
+//! request become a [`Streamed`] (safe path resolution, MIME type,
+//! validators, conditional requests, byte ranges, HEAD without reading).
+//! Every outcome is first an [`Output`], then a response.
+
+use std::fs::File;
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use bytes::Bytes;
+use futures_util::stream;
+
+use crate::Streamed;
+use conditional::{Precondition, Validators};
+use path::PathError;
+use range::{Multipart, Selection};
+
+mod body;
+mod conditional;
+mod path;
+mod range;
+#[cfg(test)]
+mod tests;
+
+/// `Cache-Control` sent with every file: caches may keep it an hour, then
+/// revalidate with its ETag.
+pub(crate) const CACHE_CONTROL: &str = "public, max-age=3600";
+
+/// Serves the file that `path` names under `root` as a [`Streamed`].
+///
+/// `path` is the request's path tail as actix matched it (still partly
+/// percent-encoded); it is decoded once and refused (`400`) if it leaves
+/// `root`. Answers GET and HEAD (`405` otherwise), conditional requests
+/// (`304`, `412`) and single or multiple byte ranges (`206`, `416`).
+/// Responses carry a strong ETag, Last-Modified, `Accept-Ranges: bytes` and
+/// `Cache-Control: public, max-age=3600`.
+pub async fn serve_file(root: impl AsRef<Path>, path: &str, req: &HttpRequest) -> Streamed {
+    let output = match open(root.as_ref(), path, req.method()).await {
+        Ok(opened) => decide(req, opened),
+        Err(refusal) => Output::Refused(refusal),
+    };
+    output.into_streamed()
+}
+
+/// An open file and what its responses say about it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    file: Arc<File>,
+    len: u64,
+    content_type: String,
+    validators: Validators,
+}
+
+/// Why a file is not served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// Neither GET nor HEAD.
+    #[error("method not allowed: files answer GET and HEAD only")]
+    MethodNotAllowed,
+    /// A malformed path, or one leaving the root.
+    #[error("bad request: the path {0}")]
+    BadPath(&'static str),
+    /// Nothing to serve there.
+    #[error("not found")]
+    NotFound,
+    /// The file exists but may not be read.
+    #[error("forbidden")]
+    Forbidden,
+    /// The file could not be opened for another reason.
+    #[error("file could not be opened")]
+    Unreadable(#[source] io::Error),
+}
+
+/// What the request gets, before it becomes a response.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// `200` with the whole file.
+    Full(Opened),
+    /// `206` with one range.
+    Partial(Opened, RangeInclusive<u64>),
+    /// `206` with several ranges as `multipart/byteranges`.
+    Multipart(Opened, Vec<RangeInclusive<u64>>),
+    /// `304`: the client's copy is current.
+    NotModified(Opened),
+    /// `412`: If-Match or If-Unmodified-Since failed.
+    PreconditionFailed(Opened),
+    /// `416`: no requested range lies within the file.
+    RangeNotSatisfiable(Opened),
+    /// `4xx`/`5xx` with a plain-text reason.
+    Refused(Refusal),
+}
+
+/// Resolves `path` under `root` and opens it, off the async threads.
+async fn open(root: &Path, path: &str, method: &Method) -> Result<Opened, Refusal> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(Refusal::MethodNotAllowed);
+    }
+    let relative = path::sanitize(path)?;
+    let root = root.to_path_buf();
+    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative));
+    opening
+        .await
+        .map_err(|err| Refusal::Unreadable(io::Error::other(err)))?
+}
+
+fn open_blocking(root: &Path, relative: PathBuf) -> Result<Opened, Refusal> {
+    let real = path::confine(root, &relative)?;
+    // Checked before opening: opening a FIFO would block.
+    if !real.metadata().map_err(Refusal::from)?.is_file() {
+        return Err(Refusal::NotFound);
+    }
+    let file = File::open(&real)?;
+    let metadata = file.metadata()?;
+    let validators = Validators::new(
+        std::os::unix::fs::MetadataExt::ino(&metadata),
+        metadata.len(),
+        metadata.modified().ok(),
+    );
+    Ok(Opened {
+        file: Arc::new(file),
+        len: metadata.len(),
+        content_type: content_type(&relative),
+        validators,
+    })
+}
+
+/// The MIME type from the extension, with `charset=utf-8` on text.
+fn content_type(path: &Path) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || mime == mime_guess::mime::APPLICATION_JAVASCRIPT
+        || mime == mime_guess::mime::APPLICATION_JSON;
+    if textual && mime.get_param(mime_guess::mime::CHARSET).is_none() {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+/// Applies the preconditions, then `If-Range` and `Range` (GET only).
+fn decide(req: &HttpRequest, opened: Opened) -> Output {
+    match conditional::evaluate(req, &opened.validators) {
+        Precondition::Failed => return Output::PreconditionFailed(opened),
+        Precondition::NotModified => return Output::NotModified(opened),
+        Precondition::Proceed => {}
+    }
+    if req.method() != Method::GET || !conditional::range_allowed(req, &opened.validators) {
+        return Output::Full(opened);
+    }
+    match range::select(req.headers().get(header::RANGE), opened.len) {
+        Selection::Full => Output::Full(opened),
+        Selection::One(range) => Output::Partial(opened, range),
+        Selection::Many(ranges) => Output::Multipart(opened, ranges),
+        Selection::Unsatisfiable => Output::RangeNotSatisfiable(opened),
+    }
+}
+
+impl Output {
+    /// The response for this outcome.
+    pub(crate) fn into_streamed(self) -> Streamed {
+        match self {
+            Output::Full(opened) => full(opened),
+            Output::Partial(opened, range) => partial(opened, range),
+            Output::Multipart(opened, ranges) => multipart(opened, ranges),
+            Output::NotModified(opened) => described(
+                Streamed::new(stream::empty()).length(0),
+                &opened,
+            )
+            .status(StatusCode::NOT_MODIFIED),
+            Output::PreconditionFailed(opened) => described(
+                text(StatusCode::PRECONDITION_FAILED, "precondition failed: If-Match or If-Unmodified-Since does not hold for the current file".into()),
+                &opened,
+            ),
+            Output::RangeNotSatisfiable(opened) => unsatisfiable(&opened),
+            Output::Refused(refusal) => refused(&refusal),
+        }
+    }
+}
+
+fn full(opened: Opened) -> Streamed {
+    let len = opened.len;
+    let streamed = match len.checked_sub(1) {
+        Some(last) => Streamed::new(body::section(Arc::clone(&opened.file), 0..=last)),
+        None => Streamed::new(stream::empty()),
+    };
+    represented(streamed.length(len), &opened)
+}
+
+fn partial(opened: Opened, range: RangeInclusive<u64>) -> Streamed {
+    let content_range = range::content_range(&range, opened.len);
+    let len = range::span(&range);
+    let streamed = Streamed::new(body::section(Arc::clone(&opened.file), range))
+        .length(len)
+        .status(StatusCode::PARTIAL_CONTENT);
+    represented(streamed, &opened).header(header::CONTENT_RANGE, value(&content_range))
+}
+
+fn multipart(opened: Opened, ranges: Vec<RangeInclusive<u64>>) -> Streamed {
+    let framing = Multipart::new(&opened.content_type, opened.len);
+    let len = framing.body_len(&ranges);
+    let content_type = framing.content_type();
+    let body = body::multipart(Arc::clone(&opened.file), framing, ranges);
+    let streamed = Streamed::new(body)
+        .length(len)
+        .status(StatusCode::PARTIAL_CONTENT);
+    described(streamed, &opened).header(header::CONTENT_TYPE, value(&content_type))
+}
+
+fn unsatisfiable(opened: &Opened) -> Streamed {
+    let reason = format!(
+        "range not satisfiable: the file is {} bytes long\n",
+        opened.len
+    );
+    text(StatusCode::RANGE_NOT_SATISFIABLE, reason)
+        .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+        .header(
+            header::CONTENT_RANGE,
+            value(&format!("bytes */{}", opened.len)),
+        )
+}
+
+fn refused(refusal: &Refusal) -> Streamed {
+    let status = match refusal {
+        Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::BadPath(_) => StatusCode::BAD_REQUEST,
+        Refusal::NotFound => StatusCode::NOT_FOUND,
+        Refusal::Forbidden => StatusCode::FORBIDDEN,
+        Refusal::Unreadable(err) => {
+            tracing::error!(error = %err, "file could not be opened");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let streamed = text(status, format!("{refusal}\n"));
+    match refusal {
+        Refusal::MethodNotAllowed => {
+            streamed.header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
+        }
+        _ => streamed,
+    }
+}
+
+/// A file's validators, caching and range support, on any response about it.
+fn described(streamed: Streamed, opened: &Opened) -> Streamed {
+    let streamed = streamed
+        .header(header::ETAG, value(&opened.validators.etag.to_string()))
+        .header(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        )
+        .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    match opened.validators.http_date() {
+        Some(date) => streamed.header(header::LAST_MODIFIED, value(&date.to_string())),
+        None => streamed,
+    }
+}
+
+/// [`described`] plus the file's own type, for responses carrying its bytes.
+fn represented(streamed: Streamed, opened: &Opened) -> Streamed {
+    described(streamed, opened)
+        .header(header::CONTENT_TYPE, value(&opened.content_type))
+        .header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+}
+
+/// A complete plain-text response.
+fn text(status: StatusCode, message: String) -> Streamed {
+    Streamed::complete(Bytes::from(message))
+        .status(status)
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )
+}
+
+/// A header value from text we built ourselves; never fails in practice,
+/// and an empty value is sent rather than panicking if it ever did.
+fn value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+impl From<PathError> for Refusal {
+    fn from(err: PathError) -> Self {
+        match err {
+            PathError::Invalid(reason) => Refusal::BadPath(reason),
+            PathError::NotFound => Refusal::NotFound,
+        }
+    }
+}
+
+impl From<io::Error> for Refusal {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Refusal::NotFound,
+            io::ErrorKind::PermissionDenied => Refusal::Forbidden,
+            _ => Refusal::Unreadable(err),
+        }
+    }
+}

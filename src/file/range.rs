@@ -1,0 +1,216 @@
+//! Byte ranges: which part of a file a `Range` header selects (through
+//! `http-range-header`), and the framing of a `multipart/byteranges` body.
+
+use std::hash::{BuildHasher as _, RandomState};
+use std::ops::RangeInclusive;
+
+use actix_web::http::header::HeaderValue;
+use bytes::Bytes;
+use http_range_header::{RangeUnsatisfiableError, parse_range_header_with_max_ranges};
+
+/// Most ranges one request may ask for; more and the header is ignored.
+pub(crate) const MAX_RANGES: usize = 16;
+
+/// What a `Range` header selects from a representation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selection {
+    /// No usable range (absent, malformed, another unit, too many): all of it.
+    Full,
+    /// One range: a single-part `206`.
+    One(RangeInclusive<u64>),
+    /// Several ranges: a `multipart/byteranges` `206`.
+    Many(Vec<RangeInclusive<u64>>),
+    /// No requested range overlaps the representation: `416`.
+    Unsatisfiable,
+}
+
+/// Reads the `Range` header for a representation of `len` bytes.
+pub(crate) fn select(header: Option<&HeaderValue>, len: u64) -> Selection {
+    let Some(text) = header.and_then(|value| value.to_str().ok()) else {
+        return Selection::Full;
+    };
+    let Some(max) = std::num::NonZeroUsize::new(MAX_RANGES) else {
+        return Selection::Full;
+    };
+    let parsed = match parse_range_header_with_max_ranges(text, max) {
+        Ok(parsed) => parsed,
+        Err(_) => return Selection::Full,
+    };
+    match parsed.validate(len) {
+        Ok(mut ranges) if ranges.len() == 1 => Selection::One(ranges.remove(0)),
+        // Only a zero-length file validates to no range: it is sent whole.
+        Ok(ranges) if ranges.is_empty() => Selection::Full,
+        Ok(ranges) => Selection::Many(ranges),
+        Err(RangeUnsatisfiableError::Unsatisfiable) => Selection::Unsatisfiable,
+        // Overlapping ranges and the like: RFC 9110 §14.2 lets us ignore them.
+        Err(_) => Selection::Full,
+    }
+}
+
+/// `bytes a-b/len`, the value of `Content-Range` for one range.
+pub(crate) fn content_range(range: &RangeInclusive<u64>, len: u64) -> String {
+    format!("bytes {}-{}/{len}", range.start(), range.end())
+}
+
+/// Number of bytes in `range`.
+pub(crate) fn span(range: &RangeInclusive<u64>) -> u64 {
+    range.end() - range.start() + 1
+}
+
+/// The framing of a `multipart/byteranges` body (RFC 9110 §14.6): each part
+/// is a delimiter and headers, then its bytes; a closing delimiter ends it.
+#[derive(Debug, Clone)]
+pub(crate) struct Multipart {
+    boundary: String,
+    content_type: String,
+    len: u64,
+}
+
+impl Multipart {
+    /// Framing for parts of a `len`-byte file of `content_type`, with a
+    /// random boundary.
+    pub(crate) fn new(content_type: &str, len: u64) -> Self {
+        let boundary = format!("{:016x}", RandomState::new().hash_one(len));
+        Self {
+            boundary: format!("pagepipe-{boundary}"),
+            content_type: content_type.to_owned(),
+            len,
+        }
+    }
+
+    /// The response's `Content-Type`.
+    pub(crate) fn content_type(&self) -> String {
+        format!("multipart/byteranges; boundary={}", self.boundary)
+    }
+
+    /// What precedes the bytes of part `index`, which covers `range`.
+    pub(crate) fn head(&self, index: usize, range: &RangeInclusive<u64>) -> Bytes {
+        let newline = if index == 0 { "" } else { "\r\n" };
+        Bytes::from(format!(
+            "{newline}--{}\r\nContent-Type: {}\r\nContent-Range: {}\r\n\r\n",
+            self.boundary,
+            self.content_type,
+            content_range(range, self.len)
+        ))
+    }
+
+    /// What follows the last part.
+    pub(crate) fn tail(&self) -> Bytes {
+        Bytes::from(format!("\r\n--{}--\r\n", self.boundary))
+    }
+
+    /// The whole body's length, for `Content-Length`.
+    pub(crate) fn body_len(&self, ranges: &[RangeInclusive<u64>]) -> u64 {
+        let framing: usize = ranges
+            .iter()
+            .enumerate()
+            .map(|(index, range)| self.head(index, range).len())
+            .sum::<usize>()
+            + self.tail().len();
+        framing as u64 + ranges.iter().map(span).sum::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn select_str(range: &str, len: u64) -> Selection {
+        select(Some(&HeaderValue::from_str(range).unwrap()), len)
+    }
+
+    #[test]
+    fn range_forms_select_the_right_bytes() {
+        let table = [
+            ("bytes=0-1", Selection::One(0..=1)),
+            ("bytes=0-", Selection::One(0..=99)),
+            ("bytes=10-19", Selection::One(10..=19)),
+            ("bytes=90-200", Selection::One(90..=99)),
+            ("bytes=-10", Selection::One(90..=99)),
+            ("bytes=-500", Selection::One(0..=99)),
+            ("bytes=99-99", Selection::One(99..=99)),
+            ("BYTES=0-0", Selection::One(0..=0)),
+        ];
+        for (header, expected) in table {
+            assert_eq!(select_str(header, 100), expected, "{header}");
+        }
+    }
+
+    #[test]
+    fn unsatisfiable_ranges_are_416() {
+        for header in [
+            "bytes=100-",
+            "bytes=100-200",
+            "bytes=-0",
+            "bytes=200-300,150-",
+        ] {
+            assert_eq!(
+                select_str(header, 100),
+                Selection::Unsatisfiable,
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_or_foreign_ranges_are_ignored() {
+        for header in [
+            "abc",
+            "bytes=",
+            "bytes=5-3",
+            "bytes=a-b",
+            "items=0-1",
+            "bytes=0-1 ",
+        ] {
+            assert_eq!(select_str(header, 100), Selection::Full, "{header}");
+        }
+        assert_eq!(select(None, 100), Selection::Full);
+    }
+
+    #[test]
+    fn several_ranges_are_many_up_to_the_cap() {
+        assert_eq!(
+            select_str("bytes=0-1,10-11", 100),
+            Selection::Many(vec![0..=1, 10..=11])
+        );
+        let at_cap = (0..MAX_RANGES)
+            .map(|i| format!("{}-{}", i * 2, i * 2))
+            .collect::<Vec<_>>();
+        let header = format!("bytes={}", at_cap.join(","));
+        assert!(matches!(select_str(&header, 100), Selection::Many(r) if r.len() == MAX_RANGES));
+        let over_cap = format!("{header},90-91");
+        assert_eq!(select_str(&over_cap, 100), Selection::Full);
+    }
+
+    #[test]
+    fn unsatisfiable_parts_of_a_multi_range_are_dropped() {
+        assert_eq!(select_str("bytes=0-1,500-", 100), Selection::One(0..=1));
+    }
+
+    #[test]
+    fn overlapping_ranges_beyond_two_are_ignored() {
+        assert_eq!(select_str("bytes=0-50,10-60,20-70", 100), Selection::Full);
+    }
+
+    #[test]
+    fn a_zero_length_file_is_sent_whole_or_416() {
+        assert_eq!(select_str("bytes=-5", 0), Selection::Full);
+        assert_eq!(select_str("bytes=0-", 0), Selection::Unsatisfiable);
+    }
+
+    #[test]
+    fn multipart_length_counts_every_byte_of_framing() {
+        let multipart = Multipart::new("text/plain", 100);
+        let ranges = [0..=1, 10..=12];
+        let mut body = Vec::new();
+        for (index, range) in ranges.iter().enumerate() {
+            body.extend_from_slice(&multipart.head(index, range));
+            body.extend(std::iter::repeat_n(b'x', span(range) as usize));
+        }
+        body.extend_from_slice(&multipart.tail());
+        assert_eq!(multipart.body_len(&ranges), body.len() as u64);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(&format!("--{}\r\n", multipart.boundary)));
+        assert!(text.contains("Content-Range: bytes 10-12/100\r\n\r\nxxx\r\n--"));
+    }
+}
