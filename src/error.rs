@@ -26,6 +26,14 @@ pub enum Error {
     /// A template holds a `slot` for which no section was added.
     #[error("slot \"{0}\" has no section")]
     UnknownSlot(String),
+    /// Data for page scripts could not be serialized as JSON.
+    #[error("data \"{id}\" could not be serialized as JSON: {source}")]
+    Data {
+        /// The data block's id.
+        id: String,
+        /// Why serialization failed.
+        source: serde_json::Error,
+    },
     /// A configured CSP nonce is not base64 text.
     #[error("CSP nonce is not base64 text")]
     InvalidNonce,

@@ -29,6 +29,7 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Fragment {
     pub(crate) html: Result<String, askama::Error>,
     pub(crate) sections: Vec<Section>,
+    pub(crate) data: Vec<(String, Result<String, serde_json::Error>)>,
 }
 
 impl Fragment {
@@ -37,12 +38,23 @@ impl Fragment {
         Self {
             html: template.render(),
             sections: Vec::new(),
+            data: Vec::new(),
         }
     }
 
     /// Adds a section whose slot is in this fragment's template.
     pub fn section(mut self, section: Section) -> Self {
         self.sections.push(section);
+        self
+    }
+
+    /// Carries `value` for the page's scripts, as a
+    /// `<script type="application/json" id="ID">` block after the markup,
+    /// escaped so no content can break out of it. Scripts read it with
+    /// `JSON.parse(document.getElementById(ID).textContent)`. `id` follows
+    /// the rules of section ids and must be unique in the page.
+    pub fn data(mut self, id: impl Into<String>, value: &impl serde::Serialize) -> Self {
+        self.data.push((id.into(), wire::script_json(value)));
         self
     }
 }
@@ -197,6 +209,12 @@ impl Page {
     /// Adds a section whose slot is in the shell.
     pub fn section(mut self, section: Section) -> Self {
         self.body = self.body.section(section);
+        self
+    }
+
+    /// Carries `value` for the page's scripts; see [`Fragment::data`].
+    pub fn data(mut self, id: impl Into<String>, value: &impl serde::Serialize) -> Self {
+        self.body = self.body.data(id, value);
         self
     }
 

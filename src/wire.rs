@@ -118,6 +118,33 @@ fn put_all(buf: &mut BytesMut, parts: &[&str]) {
     }
 }
 
+/// Serializes `value` as JSON that is safe inside a `<script>` element.
+///
+/// `<`, `>` and `&` become `\u003c`, `\u003e` and `\u0026`, so no `</script>`
+/// or `<!--` can end or confuse the element, and U+2028 and U+2029 become
+/// escapes, so the text is also a valid JavaScript literal. The result still
+/// parses as the same JSON.
+pub fn script_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(value)?;
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// The data block that carries `json` (from [`script_json`]) for page scripts.
+pub(crate) fn data_block(id: &str, json: &str) -> String {
+    format!("<script type=\"application/json\" id=\"{id}\">{json}</script>")
+}
+
 /// The markup shown in a slot whose section failed, when its author gave no
 /// error template.
 pub(crate) const DEFAULT_ERROR: &str =

@@ -23,7 +23,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use sections::{Part, Resolved, Sections};
+use sections::{Part, Resolved, Sections, take_tail};
 
 /// How a page's sections reach the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,20 +131,6 @@ pub(crate) async fn collect(mut body: Body) -> Bytes {
         }
     }
     out.freeze()
-}
-
-/// Takes the closing `</body>` and what follows it off the end of the shell,
-/// so late sections can be written inside the body.
-fn take_tail(parts: &mut Vec<Part>) -> Option<Bytes> {
-    let Some(Part::Html(last)) = parts.last_mut() else {
-        return None;
-    };
-    let at = memchr::memmem::rfind(&last.to_ascii_lowercase(), b"</body")?;
-    let tail = last.split_off(at);
-    if last.is_empty() {
-        parts.pop();
-    }
-    Some(tail)
 }
 
 /// Writes `parts` with a placeholder (slot + fallback) for every slot.

@@ -99,6 +99,24 @@ impl Sections {
         if let Some((id, _)) = slots.iter().find(|(_, (_, seen))| !seen) {
             return Err(Error::MissingSlot((*id).to_owned()));
         }
+        let mut parts = parts;
+        let body_end = take_tail(&mut parts);
+        let mut data_ids = HashSet::with_capacity(fragment.data.len());
+        for (id, json) in fragment.data {
+            wire::validate_id(&id)?;
+            if self.ids.contains(&id)
+                || slots.contains_key(id.as_str())
+                || !data_ids.insert(id.clone())
+            {
+                return Err(Error::DuplicateSection(id));
+            }
+            let json = json.map_err(|source| Error::Data {
+                id: id.clone(),
+                source,
+            })?;
+            parts.push(Part::Html(Bytes::from(wire::data_block(&id, &json))));
+        }
+        parts.extend(body_end.map(Part::Html));
         let ready = fragment
             .sections
             .into_iter()
@@ -111,6 +129,7 @@ impl Sections {
                 Ok((meta, section.content, section.timeout))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        self.ids.extend(data_ids);
         for (meta, content, timeout) in ready {
             self.start(meta, content, timeout);
         }
@@ -243,4 +262,18 @@ fn split(
         parts.push(Part::Html(html.slice(pos..)));
     }
     Ok(parts)
+}
+
+/// Takes the closing `</body>` and what follows it off the end of the shell,
+/// so late sections can be written inside the body.
+pub(super) fn take_tail(parts: &mut Vec<Part>) -> Option<Bytes> {
+    let Some(Part::Html(last)) = parts.last_mut() else {
+        return None;
+    };
+    let at = memchr::memmem::rfind(&last.to_ascii_lowercase(), b"</body")?;
+    let tail = last.split_off(at);
+    if last.is_empty() {
+        parts.pop();
+    }
+    Some(tail)
 }

@@ -10,7 +10,7 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::{BoxError, Section, Slot, slot};
+use crate::{BoxError, Fragment, Section, Slot, slot};
 
 #[derive(Template)]
 #[template(
@@ -486,4 +486,246 @@ async fn a_slot_marker_in_content_without_the_token_is_just_text() {
     let page = Page::new(Text { text: fake.clone() });
     let html = collect_all(render(page, Mode::Buffered).unwrap()).await;
     assert_eq!(html.concat(), fake);
+}
+
+#[derive(Template)]
+#[template(
+    source = "<ul>{% for s in slots %}<li>{{ s }}</li>{% endfor %}</ul>",
+    ext = "html"
+)]
+struct List {
+    slots: Vec<Slot>,
+}
+
+/// A page whose one section resolves (when `outer` is sent) to a list of two
+/// nested sections, resolved by `inner[0]` and `inner[1]`.
+fn nested_page() -> (
+    Page,
+    oneshot::Sender<()>,
+    [oneshot::Sender<String>; 2],
+    Arc<AtomicBool>,
+) {
+    let (outer_tx, outer_rx) = oneshot::channel::<()>();
+    let (a_tx, a_rx) = oneshot::channel::<String>();
+    let (b_tx, b_rx) = oneshot::channel::<String>();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let outer = async move {
+        outer_rx.await?;
+        let list = Fragment::new(List {
+            slots: vec![slot("a"), slot("b")],
+        })
+        .section(Section::new("a", text("loading a"), async move {
+            a_rx.await.map(text)
+        }))
+        .section(Section::new("b", text("loading b"), async move {
+            let _flag = flag;
+            b_rx.await.map(text)
+        }));
+        Ok::<_, BoxError>(list)
+    };
+    let page = shell(1).section(Section::new("s0", text("loading 0"), outer));
+    (page, outer_tx, [a_tx, b_tx], dropped)
+}
+
+#[tokio::test]
+async fn nested_sections_stream_as_they_resolve_out_of_order() {
+    let (page, outer, [a, b], _) = nested_page();
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    outer.send(()).unwrap();
+    let chunk = next_text(&mut body).await;
+    assert!(
+        chunk.contains(
+            "<template data-pp=\"s0\"><ul><li><pp-slot id=\"a\">loading a</pp-slot></li>"
+        ),
+        "{chunk}"
+    );
+    b.send("B".into()).unwrap();
+    assert!(
+        next_text(&mut body)
+            .await
+            .contains("<template data-pp=\"b\">B</template>")
+    );
+    a.send("A".into()).unwrap();
+    assert!(
+        next_text(&mut body)
+            .await
+            .contains("<template data-pp=\"a\">A</template>")
+    );
+    assert_eq!(next_text(&mut body).await, "</body></html>");
+}
+
+#[tokio::test]
+async fn nested_sections_stream_in_document_order_in_order() {
+    let (page, outer, [a, b], _) = nested_page();
+    let mut body = render(page, Mode::InOrder).unwrap();
+    assert_eq!(next_text(&mut body).await, "<html><body><div>");
+    b.send("B".into()).unwrap();
+    outer.send(()).unwrap();
+    assert_eq!(next_text(&mut body).await, "<pp-slot id=\"s0\"><ul><li>");
+    assert!(is_pending(&mut body), "b waits for a");
+    a.send("A".into()).unwrap();
+    assert_eq!(
+        next_text(&mut body).await,
+        "<pp-slot id=\"a\">A</pp-slot></li><li><pp-slot id=\"b\">B</pp-slot></li></ul></pp-slot></div></body></html>"
+    );
+}
+
+#[tokio::test]
+async fn nested_sections_end_in_the_same_document_in_every_mode() {
+    let mut documents = Vec::new();
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        let (page, outer, [a, b], _) = nested_page();
+        let body = render(page, mode).unwrap();
+        outer.send(()).unwrap();
+        b.send("B".into()).unwrap();
+        a.send("A".into()).unwrap();
+        let chunks = collect_all(body).await;
+        if mode == Mode::Buffered {
+            assert_eq!(chunks.len(), 1);
+        }
+        documents.push(apply_late_chunks(&chunks.concat()));
+    }
+    assert!(documents[0].contains("<pp-slot id=\"s0\"><ul><li><pp-slot id=\"a\">A</pp-slot>"));
+    assert_eq!(documents[0], documents[1]);
+    assert_eq!(documents[1], documents[2]);
+}
+
+#[tokio::test]
+async fn dropping_the_stream_drops_nested_pending_sections() {
+    let (page, outer, [_a, _b], dropped) = nested_page();
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    outer.send(()).unwrap();
+    next_text(&mut body).await;
+    assert!(is_pending(&mut body));
+    assert!(!dropped.load(Ordering::SeqCst));
+    drop(body);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "nested futures go with the stream"
+    );
+}
+
+#[tokio::test]
+async fn a_nested_id_clashing_with_the_page_fails_only_its_parent() {
+    let clash = async {
+        let inner = Fragment::new(List {
+            slots: vec![slot("s1")],
+        })
+        .section(Section::new("s1", text(""), async {
+            Ok::<_, BoxError>(text("x"))
+        }));
+        Ok::<_, BoxError>(inner)
+    };
+    let page = shell(2)
+        .section(Section::new("s0", text("loading"), clash))
+        .section(Section::new("s1", text("loading"), async {
+            Ok::<_, BoxError>(text("fine"))
+        }));
+    let html = collect_all(render(page, Mode::Buffered).unwrap())
+        .await
+        .concat();
+    assert!(html.contains(&format!(
+        "<pp-slot id=\"s0\">{}</pp-slot>",
+        wire::DEFAULT_ERROR
+    )));
+    assert!(html.contains("<pp-slot id=\"s1\">fine</pp-slot>"));
+}
+
+#[tokio::test]
+async fn data_rides_with_its_section_as_a_json_block() {
+    let content = async {
+        Ok::<_, BoxError>(
+            Fragment::new(text("reviews")).data("s0-data", &serde_json::json!({"stars": [1, 5]})),
+        )
+    };
+    let page = shell(1)
+        .section(Section::new("s0", text("loading"), content))
+        .data("page-data", &["x"]);
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert!(html.contains(
+        "<pp-slot id=\"s0\">reviews<script type=\"application/json\" id=\"s0-data\">{\"stars\":[1,5]}</script></pp-slot>"
+    ), "{html}");
+    assert!(html.ends_with(
+        "<script type=\"application/json\" id=\"page-data\">[\"x\"]</script></body></html>"
+    ));
+}
+
+/// The text of every `<script type="application/json">` block: what a browser
+/// would parse as its contents (up to the first `</script`, any case).
+fn json_blocks(html: &str) -> Vec<String> {
+    let open = "<script type=\"application/json\"";
+    let lower = html.to_ascii_lowercase();
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while let Some(found) = html[at..].find(open) {
+        let start = at + found + html[at + found..].find('>').unwrap() + 1;
+        let end = start + lower[start..].find("</script").expect("the block ends");
+        blocks.push(html[start..end].to_owned());
+        at = end;
+    }
+    blocks
+}
+
+fn data_page(value: &serde_json::Value) -> Page {
+    let value = value.clone();
+    let content = async move { Ok::<_, BoxError>(Fragment::new(text("x")).data("d", &value)) };
+    shell(1).section(Section::new("s0", text("loading"), content))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+
+    #[test]
+    fn no_data_can_break_out_of_its_script_block(
+        pieces in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("</script>".to_owned()),
+                proptest::strategy::Just("</SCRIPT >".to_owned()),
+                proptest::strategy::Just("<!--".to_owned()),
+                proptest::strategy::Just("<script>".to_owned()),
+                proptest::strategy::Just("-->".to_owned()),
+                proptest::strategy::Just("\u{2028}\u{2029}".to_owned()),
+                proptest::strategy::Just("&amp;\"'\\".to_owned()),
+                proptest::strategy::Just("\u{FDD0}\u{0}\u{FFFF}\u{1F600}".to_owned()),
+                ".*",
+            ],
+            0..8,
+        )
+    ) {
+        let text_value = pieces.concat();
+        let value = serde_json::json!({ "text": text_value, "list": pieces });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+            let html = runtime.block_on(collect_all(render(data_page(&value), mode).unwrap())).concat();
+            let blocks = json_blocks(&html);
+            proptest::prop_assert_eq!(blocks.len(), 1);
+            let block = &blocks[0];
+            for banned in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
+                proptest::prop_assert!(!block.contains(banned), "{:?} in {}", banned, block);
+            }
+            let parsed: serde_json::Value = serde_json::from_str(block).unwrap();
+            proptest::prop_assert_eq!(&parsed, &value);
+        }
+    }
+}
+
+#[tokio::test]
+async fn page_data_does_not_stop_late_sections_landing_inside_the_body() {
+    let (page, senders) = channel_page(1);
+    let mut body = render(page.data("page-data", &1), Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(
+        shell.ends_with("<script type=\"application/json\" id=\"page-data\">1</script>"),
+        "{shell}"
+    );
+    senders
+        .into_iter()
+        .for_each(|tx| tx.send("x".into()).unwrap());
+    let rest = collect_all(body).await.concat();
+    assert!(rest.contains("<template data-pp=\"s0\">") && rest.ends_with("</body></html>"));
 }
