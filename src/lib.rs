@@ -46,6 +46,9 @@
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`demo`]: the demo server's routes, built on the public API only.
 
+// The demo's templates call `pagepipe::slot` exactly as an application would.
+extern crate self as pagepipe;
+
 mod error;
 mod file;
 mod page;

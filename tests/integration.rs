@@ -11,3 +11,5 @@ mod bench;
 mod disconnect;
 // Graceful shutdown on SIGTERM and SIGINT.
 mod shutdown;
+// The showcase page: timing, failure knobs, 404, escaping.
+mod showcase;

@@ -6,11 +6,11 @@ use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use tokio::time::{Instant, sleep_until};
 
+use super::query::{QueryError, params, parse_mode};
 use crate::{Mode, Page, Section, Slot, slot};
 
 /// Most sections a bench page may have.
@@ -40,72 +40,24 @@ impl Default for BenchQuery {
     }
 }
 
-/// A `/bench` parameter that is malformed or out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{param}`: {reason}")]
-pub(crate) struct QueryError {
-    pub(crate) param: &'static str,
-    pub(crate) reason: String,
-}
-
-impl ResponseError for QueryError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{self}\n"))
-    }
-}
-
 impl BenchQuery {
     /// Parses and validates a query string.
     pub(crate) fn parse(query: &str) -> Result<Self, QueryError> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(query).map_err(|err| QueryError {
-                param: "query",
-                reason: err.to_string(),
-            })?;
-        let mut parsed = Self::default();
-        let mut seen = [false; 3];
-        for (key, value) in &pairs {
-            let (index, param) = match key.as_str() {
-                "delays" => (0, "delays"),
-                "bytes" => (1, "bytes"),
-                "mode" => (2, "mode"),
-                _ => continue,
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(QueryError {
-                    param,
-                    reason: "given more than once".into(),
-                });
-            }
-            match index {
-                0 => parsed.delays = parse_delays(value)?,
-                1 => parsed.bytes = parse_bytes(value)?,
-                _ => parsed.mode = parse_mode(value)?,
-            }
-        }
-        Ok(parsed)
+        let [delays, bytes, mode] = params(query, ["delays", "bytes", "mode"])?;
+        let defaults = Self::default();
+        Ok(Self {
+            delays: delays.map_or(Ok(defaults.delays), |v| parse_delays(&v))?,
+            bytes: bytes.map_or(Ok(defaults.bytes), |v| parse_bytes(&v))?,
+            mode: mode.map_or(Ok(defaults.mode), |v| parse_mode(&v))?,
+        })
     }
 }
 
-fn got(value: &str) -> String {
-    let shown: String = value.chars().take(64).collect();
-    let more = if shown.len() < value.len() { "…" } else { "" };
-    format!("got \"{}{more}\"", shown.escape_debug())
-}
-
 fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
-    let error = || QueryError {
-        param: "delays",
-        reason: format!(
-            "expected 1 to {MAX_SECTIONS} comma-separated integers, each 0 to {MAX_DELAY_MS}; {}",
-            got(value)
-        ),
+    let error = || {
+        let expected =
+            format!("1 to {MAX_SECTIONS} comma-separated integers, each 0 to {MAX_DELAY_MS}");
+        QueryError::new("delays", &expected, value)
     };
     let delays = value
         .split(',')
@@ -130,20 +82,9 @@ fn parse_bytes(value: &str) -> Result<usize, QueryError> {
         .parse::<usize>()
         .ok()
         .filter(|bytes| *bytes <= MAX_BYTES)
-        .ok_or_else(|| QueryError {
-            param: "bytes",
-            reason: format!("expected an integer from 0 to {MAX_BYTES}; {}", got(value)),
+        .ok_or_else(|| {
+            QueryError::new("bytes", &format!("an integer from 0 to {MAX_BYTES}"), value)
         })
-}
-
-fn parse_mode(value: &str) -> Result<Mode, QueryError> {
-    value.parse().map_err(|_| QueryError {
-        param: "mode",
-        reason: format!(
-            "expected out-of-order, in-order or buffered; {}",
-            got(value)
-        ),
-    })
 }
 
 /// Filler text: ASCII words, so any prefix is valid UTF-8 and needs no escaping.

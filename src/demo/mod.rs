@@ -10,6 +10,8 @@ use actix_web::{App, HttpResponse, HttpServer, Route, guard, web};
 use askama::Template;
 
 mod bench;
+mod query;
+mod showcase;
 
 /// What the demo server needs to run.
 #[derive(Debug, Clone)]
@@ -33,7 +35,8 @@ pub(crate) struct State {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(get_or_head().to(index)))
         .service(web::resource("/healthz").route(get_or_head().to(healthz)))
-        .service(web::resource("/bench").route(get_or_head().to(bench::bench)));
+        .service(web::resource("/bench").route(get_or_head().to(bench::bench)))
+        .service(web::resource("/stream-html").route(get_or_head().to(showcase::stream_html)));
 }
 
 /// Starts the demo server on `listener`. It does not handle signals: call
