@@ -43,6 +43,7 @@
 //! - `streamed`: [`Streamed`], the one responder for pages and files.
 //! - `file`: [`serve_file`]: a path under a root → [`Streamed`], with ranges,
 //!   validators and conditional requests.
+//! - `proxy`: [`Upstream`]: an upstream URL relayed as a [`Streamed`].
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`demo`]: the demo server's routes, built on the public API only.
 
@@ -52,6 +53,7 @@ extern crate self as pagepipe;
 mod error;
 mod file;
 mod page;
+mod proxy;
 mod render;
 mod streamed;
 pub mod wire;
@@ -61,5 +63,6 @@ pub mod demo;
 pub use error::Error;
 pub use file::serve_file;
 pub use page::{BoxError, DEFAULT_DEADLINE, Fragment, IntoFragment, Page, Section, Slot, slot};
+pub use proxy::{Upstream, UpstreamError};
 pub use render::{Body, Mode, ParseModeError, render};
 pub use streamed::Streamed;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use pagepipe::demo;
+use pagepipe::{Upstream, demo};
 use tracing_subscriber::EnvFilter;
 
 /// pagepipe demo server: progressive HTML pages and streamed media.
@@ -25,6 +25,9 @@ struct Args {
     /// Seconds that open responses may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     shutdown_timeout: u64,
+    /// Relay /stream-video from this http:// URL instead of the bundled MP4.
+    #[arg(long, value_name = "URL")]
+    video_upstream: Option<Upstream>,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ async fn run(args: Args) -> io::Result<()> {
             assets: args.assets,
             workers,
             shutdown_timeout: args.shutdown_timeout,
+            video_upstream: args.video_upstream,
         },
     )?;
     let handle = server.handle();

@@ -13,3 +13,8 @@ mod disconnect;
 mod shutdown;
 // The showcase page: timing, failure knobs, 404, escaping.
 mod showcase;
+// Files through the streaming responder: media routes, ranges vs actix-files,
+// traversal, a 1 GiB file to a slow reader.
+mod media;
+// `--video-upstream`: the proxy against a second local server.
+mod proxy;

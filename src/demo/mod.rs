@@ -10,6 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, Route, guard, web};
 use askama::Template;
 
 mod bench;
+mod media;
 mod query;
 mod showcase;
 
@@ -22,13 +23,15 @@ pub struct Options {
     pub workers: usize,
     /// Seconds that open responses may take to finish after a shutdown signal.
     pub shutdown_timeout: u64,
+    /// Where `/stream-video` relays from instead of the bundled MP4.
+    pub video_upstream: Option<crate::Upstream>,
 }
 
 /// Shared by every request.
 #[derive(Debug)]
 pub(crate) struct State {
-    #[allow(dead_code)]
     pub(crate) assets: PathBuf,
+    pub(crate) video_upstream: Option<crate::Upstream>,
 }
 
 /// Registers every demo route.
@@ -36,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(get_or_head().to(index)))
         .service(web::resource("/healthz").route(get_or_head().to(healthz)))
         .service(web::resource("/bench").route(get_or_head().to(bench::bench)))
-        .service(web::resource("/stream-html").route(get_or_head().to(showcase::stream_html)));
+        .service(web::resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
+        .configure(media::routes);
 }
 
 /// Starts the demo server on `listener`. It does not handle signals: call
@@ -44,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     let state = web::Data::new(State {
         assets: options.assets,
+        video_upstream: options.video_upstream,
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .workers(options.workers.max(1))

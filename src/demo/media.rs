@@ -1,0 +1,36 @@
+//! The demo's media routes: `/stream-image`, `/stream-video` (or its
+//! upstream, with `--video-upstream`) and `/assets/{path}`, all through the
+//! file responder.
+
+use actix_web::{HttpRequest, web};
+
+use super::{State, get_or_head};
+use crate::{Streamed, serve_file};
+
+/// The bundled JPEG, under the assets folder.
+const IMAGE: &str = "image.jpg";
+/// The bundled MP4, under the assets folder.
+const VIDEO: &str = "video.mp4";
+
+/// Registers the media routes (GET and HEAD; other methods get `405`).
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/stream-image").route(get_or_head().to(image)))
+        .service(web::resource("/stream-video").route(get_or_head().to(video)))
+        .service(web::resource("/assets/{path:.*}").route(get_or_head().to(asset)));
+}
+
+async fn image(req: HttpRequest, state: web::Data<State>) -> Streamed {
+    serve_file(&state.assets, IMAGE, &req).await
+}
+
+async fn video(req: HttpRequest, state: web::Data<State>) -> Streamed {
+    match &state.video_upstream {
+        Some(upstream) => upstream.relay(&req).await,
+        None => serve_file(&state.assets, VIDEO, &req).await,
+    }
+}
+
+async fn asset(req: HttpRequest, state: web::Data<State>) -> Streamed {
+    let path = req.match_info().get("path").unwrap_or_default();
+    serve_file(&state.assets, path, &req).await
+}
