@@ -50,6 +50,7 @@
 // The demo's templates call `pagepipe::slot` exactly as an application would.
 extern crate self as pagepipe;
 
+mod csp;
 mod error;
 mod file;
 mod page;
@@ -60,6 +61,7 @@ pub mod wire;
 
 pub mod demo;
 
+pub use csp::{Nonce, SCRIPT_HASHES};
 pub use error::Error;
 pub use file::serve_file;
 pub use page::{BoxError, DEFAULT_DEADLINE, Fragment, IntoFragment, Page, Section, Slot, slot};

@@ -11,7 +11,7 @@ use askama::Template;
 use tokio::time::{Instant, sleep_until};
 
 use super::query::{QueryError, params, parse_mode};
-use crate::{Mode, Page, Section, Slot, slot};
+use crate::{Mode, Nonce, Page, Section, Slot, slot};
 
 /// Most sections a bench page may have.
 const MAX_SECTIONS: usize = 64;
@@ -122,7 +122,7 @@ struct BenchSection {
 }
 
 /// `GET /bench`.
-pub(crate) async fn bench(req: HttpRequest) -> Result<HttpResponse, QueryError> {
+pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> Result<HttpResponse, QueryError> {
     let start = Instant::now();
     let query = BenchQuery::parse(req.query_string())?;
     let filler = filler(query.bytes);
@@ -134,6 +134,7 @@ pub(crate) async fn bench(req: HttpRequest) -> Result<HttpResponse, QueryError> 
         mode: query.mode.as_str(),
     };
     let mut page = Page::new(shell)
+        .nonce(nonce.as_str())
         .mode(query.mode)
         .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
     for (i, delay) in query.delays.iter().enumerate() {

@@ -6,10 +6,11 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, Route, guard, web};
+use actix_web::{App, HttpResponse, HttpServer, Route, guard, middleware, web};
 use askama::Template;
 
 mod bench;
+mod headers;
 mod media;
 mod query;
 mod showcase;
@@ -50,16 +51,24 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
         assets: options.assets,
         video_upstream: options.video_upstream,
     });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .workers(options.workers.max(1))
-        // Without it, chunks stall ~40 ms on keep-alive connections (Nagle).
-        .tcp_nodelay(true)
-        // Notice a client's FIN at once, so its pending sections are dropped.
-        .h1_allow_half_closed(false)
-        .shutdown_timeout(options.shutdown_timeout)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            // Flushes whenever a page waits on a section, so pages stay progressive;
+            // leaves images, video and 206 responses alone.
+            .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(headers::finish))
+            .configure(routes)
+    })
+    .workers(options.workers.max(1))
+    // Without it, chunks stall ~40 ms on keep-alive connections (Nagle).
+    .tcp_nodelay(true)
+    // Notice a client's FIN at once, so its pending sections are dropped.
+    .h1_allow_half_closed(false)
+    .shutdown_timeout(options.shutdown_timeout)
+    .disable_signals()
+    .listen(listener)?
+    .run();
     Ok(server)
 }
 

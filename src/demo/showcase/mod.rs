@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::State;
 use super::query::{QueryError, params, parse_mode};
-use crate::Page;
+use crate::{Nonce, Page};
 
 mod data;
 mod sections;
@@ -85,6 +85,7 @@ fn section_names(
 pub(crate) async fn stream_html(
     req: HttpRequest,
     state: web::Data<State>,
+    nonce: Nonce,
 ) -> actix_web::Result<HttpResponse> {
     let start = Instant::now();
     let query = Query::parse(req.query_string())?;
@@ -102,6 +103,7 @@ pub(crate) async fn stream_html(
     let mut page = sections
         .into_iter()
         .fold(Page::new(Shell { product }), Page::section)
+        .nonce(nonce.as_str())
         .deadline(DEADLINE);
     if let Some(mode) = query.mode {
         page = page.mode(mode);

@@ -1,0 +1,112 @@
+//! Content Security Policy support: a fresh nonce per request for the inline
+//! scripts pagepipe writes, and the hashes that allow them without one.
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::rc::Rc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
+
+/// CSP sources that allow pagepipe's inline scripts (the runtime and the
+/// per-section call) by hash, for a policy without a nonce: their bytes are
+/// the same on every page, so the policy can be cached with the page.
+pub const SCRIPT_HASHES: &str = "'sha256-SLTxQSd3ReRbt9JHXkJI7wud+zC9EbTbBniPE+XD2ks=' 'sha256-y2+/5reHH/m8xt/ysSdWEKzK7U/yb7UZ/xGcEdqgWmA='";
+
+/// A random CSP nonce for one request: 128 bits, as hex.
+///
+/// As an extractor it is created on first use and shared for the rest of the
+/// request, so a handler and a middleware that sets the
+/// `Content-Security-Policy` header see the same value (read it back with
+/// [`Nonce::of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nonce(Rc<str>);
+
+impl Nonce {
+    /// A fresh random nonce.
+    pub fn new() -> Self {
+        let mut bytes = [0u8; 16];
+        // Without an OS random source there is no safe nonce to hand out.
+        getrandom::fill(&mut bytes).expect("the OS provides randomness");
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self(hex.into())
+    }
+
+    /// The nonce's text, as it goes into `nonce="…"` and `'nonce-…'`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The nonce a handler took for `req`, if any.
+    pub fn of(req: &HttpRequest) -> Option<Nonce> {
+        req.extensions().get::<Nonce>().cloned()
+    }
+}
+
+impl Default for Nonce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromRequest for Nonce {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let nonce = Nonce::of(req).unwrap_or_else(|| {
+            let nonce = Nonce::new();
+            req.extensions_mut().insert(nonce.clone());
+            nonce
+        });
+        ready(Ok(nonce))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::wire;
+
+    fn source(script: &str) -> String {
+        let digest = Sha256::digest(script.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    }
+
+    #[test]
+    fn script_hashes_match_the_runtime_and_the_call() {
+        assert_eq!(
+            SCRIPT_HASHES,
+            format!("{} {}", source(wire::RUNTIME), source(wire::CALL))
+        );
+    }
+
+    #[test]
+    fn nonces_are_fresh_and_valid() {
+        let (a, b) = (Nonce::new(), Nonce::new());
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(wire::validate_nonce(a.as_str()).is_ok());
+    }
+
+    #[actix_web::test]
+    async fn one_request_shares_one_nonce() {
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        assert_eq!(Nonce::of(&req), None);
+        let taken = Nonce::extract(&req).await.unwrap();
+        assert_eq!(Nonce::extract(&req).await.unwrap(), taken);
+        assert_eq!(Nonce::of(&req), Some(taken));
+    }
+}
