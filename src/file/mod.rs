@@ -167,15 +167,8 @@ impl Output {
             Output::Full(opened) => full(opened),
             Output::Partial(opened, range) => partial(opened, range),
             Output::Multipart(opened, ranges) => multipart(opened, ranges),
-            Output::NotModified(opened) => described(
-                Streamed::new(stream::empty()).length(0),
-                &opened,
-            )
-            .status(StatusCode::NOT_MODIFIED),
-            Output::PreconditionFailed(opened) => described(
-                text(StatusCode::PRECONDITION_FAILED, "precondition failed: If-Match or If-Unmodified-Since does not hold for the current file".into()),
-                &opened,
-            ),
+            Output::NotModified(opened) => not_modified(&opened),
+            Output::PreconditionFailed(opened) => precondition_failed(&opened),
             Output::RangeNotSatisfiable(opened) => unsatisfiable(&opened),
             Output::Refused(refusal) => refused(&refusal),
         }
@@ -209,6 +202,21 @@ fn multipart(opened: Opened, ranges: Vec<RangeInclusive<u64>>) -> Streamed {
         .length(len)
         .status(StatusCode::PARTIAL_CONTENT);
     described(streamed, &opened).header(header::CONTENT_TYPE, value(&content_type))
+}
+
+fn not_modified(opened: &Opened) -> Streamed {
+    // A length of 0 keeps actix from framing a body: a 304 has none.
+    let empty = Streamed::new(stream::empty()).length(0);
+    described(empty, opened).status(StatusCode::NOT_MODIFIED)
+}
+
+fn precondition_failed(opened: &Opened) -> Streamed {
+    let reason = "precondition failed: If-Match or If-Unmodified-Since does not hold \
+                  for the current file\n";
+    described(
+        text(StatusCode::PRECONDITION_FAILED, reason.to_owned()),
+        opened,
+    )
 }
 
 fn unsatisfiable(opened: &Opened) -> Streamed {
