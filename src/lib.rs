@@ -46,6 +46,7 @@
 //! - `proxy`: [`Upstream`]: an upstream URL relayed as a [`Streamed`].
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`demo`]: the demo server's routes, built on the public API only.
+//! - [`guide`]: adding a section to a page, step by step.
 
 // The demo's templates call `pagepipe::slot` exactly as an application would.
 extern crate self as pagepipe;
@@ -60,6 +61,9 @@ mod streamed;
 pub mod wire;
 
 pub mod demo;
+
+#[doc = include_str!("../docs/adding-a-section.md")]
+pub mod guide {}
 
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use error::Error;

@@ -92,6 +92,34 @@ impl IntoFragment for Fragment {
 /// The id names the section's slot element in the DOM (`<pp-slot id="…">`),
 /// so it must be unique in the page: an ASCII letter, then letters, digits,
 /// `-` or `_`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use askama::Template;
+/// use pagepipe::Section;
+///
+/// #[derive(Template)]
+/// #[template(source = "<p>{{ price }}</p>", ext = "html")]
+/// struct Price { price: String }
+///
+/// #[derive(Template)]
+/// #[template(source = "<p class=skeleton>…</p>", ext = "html")]
+/// struct Loading;
+///
+/// #[derive(Template)]
+/// #[template(source = "<p>Prices are unavailable right now.</p>", ext = "html")]
+/// struct Unavailable;
+///
+/// async fn price() -> Result<Price, std::io::Error> {
+///     Ok(Price { price: "€129".into() })
+/// }
+///
+/// let section = Section::new("price", Loading, price())
+///     .timeout(Duration::from_secs(2))
+///     .error(Unavailable);
+/// ```
 pub struct Section {
     pub(crate) id: String,
     pub(crate) fallback: Result<String, askama::Error>,
@@ -186,6 +214,38 @@ impl askama::filters::HtmlSafe for Slot {}
 /// goes out at once, each section as its data resolves. Decide anything that
 /// affects the status (a missing item's `404`, say) before building the page:
 /// once the shell is sent, the status cannot change.
+///
+/// # Example
+///
+/// ```
+/// use actix_web::{App, web};
+/// use askama::Template;
+/// use pagepipe::{Nonce, Page, Section};
+///
+/// #[derive(Template)]
+/// #[template(source = "<h1>Lamp</h1>{{ pagepipe::slot(\"stock\") }}", ext = "html")]
+/// struct Shell;
+///
+/// #[derive(Template)]
+/// #[template(source = "{{ n }} in stock", ext = "html")]
+/// struct Stock { n: u32 }
+///
+/// #[derive(Template)]
+/// #[template(source = "checking stock…", ext = "html")]
+/// struct Checking;
+///
+/// async fn stock() -> Result<Stock, std::io::Error> {
+///     Ok(Stock { n: 3 })
+/// }
+///
+/// async fn lamp(nonce: Nonce) -> Page {
+///     Page::new(Shell)
+///         .section(Section::new("stock", Checking, stock()))
+///         .nonce(nonce.as_str())
+/// }
+///
+/// let app = App::new().route("/lamp", web::get().to(lamp));
+/// ```
 pub struct Page {
     pub(crate) body: Fragment,
     pub(crate) nonce: Option<String>,
