@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 /// CSP sources that allow pagepipe's inline scripts (the runtime and the
 /// per-section call) by hash, for a policy without a nonce: their bytes are
 /// the same on every page, so the policy can be cached with the page.
-pub const SCRIPT_HASHES: &str = "'sha256-SLTxQSd3ReRbt9JHXkJI7wud+zC9EbTbBniPE+XD2ks=' 'sha256-y2+/5reHH/m8xt/ysSdWEKzK7U/yb7UZ/xGcEdqgWmA='";
+pub const SCRIPT_HASHES: &str = "'sha256-vGMkEIpHEO80DPUj/kK+38UcNFZhs7vhc2c3PCgDfRM=' 'sha256-y2+/5reHH/m8xt/ysSdWEKzK7U/yb7UZ/xGcEdqgWmA='";
 
 /// A random CSP nonce for one request: 128 bits, as hex.
 ///

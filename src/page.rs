@@ -307,10 +307,7 @@ impl Page {
 
     /// The mode this page is delivered in to `req`.
     pub fn mode_for(&self, req: &HttpRequest) -> Mode {
-        match Mode::for_request(req) {
-            Mode::Buffered => Mode::Buffered,
-            chosen => self.mode.unwrap_or(chosen),
-        }
+        Mode::choose(req, self.mode)
     }
 
     /// Renders the page for `req`, waiting for every section first when the

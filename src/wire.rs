@@ -3,13 +3,20 @@
 //! pagepipe itself writes comes from here, so changing the format is a change
 //! to this one module.
 //!
-//! - A slot is `<pp-slot id="ID">…</pp-slot>`: it holds the fallback until the
-//!   section resolves and the section's content afterwards, in every mode, so
-//!   the final DOM is the same whichever mode delivered it.
-//! - A late section (out-of-order mode) is an inert
-//!   `<template data-pp="ID">CONTENT</template>` followed by
-//!   `<script>$pp()</script>`, which moves the template's content into the
-//!   slot with the same id: one `getElementById`, no document scan.
+//! It follows the HTML standard's declarative out-of-order streaming
+//! (`<template for>`, whatwg/html#11542), so supporting browsers fill slots
+//! natively, even with JavaScript off:
+//!
+//! - A slot is `<pp-slot id="ID">…</pp-slot>`. It holds the fallback between
+//!   `<?start name="ID">` and `<?end>` markers until the section resolves, and
+//!   the section's content afterwards. In-order and buffered pages write the
+//!   content in place without markers. Either way the final DOM is the same.
+//! - A late section (out-of-order mode) is `<template for="ID">CONTENT</template>`:
+//!   the browser's parser replaces the marked range with it and drops the
+//!   template. The `<script>$pp()</script>` after it is the polyfill for
+//!   browsers without that support: if the template is still in the DOM it
+//!   moves its content into the slot (one `getElementById`, no document scan),
+//!   and otherwise does nothing, so no section is ever applied twice.
 //! - The runtime defining `$pp` is sent once, just before the first late
 //!   section. Its bytes and the call's bytes never vary, so a CSP hash of each
 //!   allows them; a per-response nonce is added when one is configured.
@@ -20,10 +27,12 @@ use bytes::{BufMut, BytesMut};
 
 use crate::error::Error;
 
-/// The runtime script's body: defines `$pp`, which moves the template just
-/// before the running script into its slot and removes both staging nodes.
-pub const RUNTIME: &str = "function $pp(){var s=document.currentScript,t=s.previousElementSibling,\
-e=document.getElementById(t.getAttribute(\"data-pp\"));if(e){e.replaceChildren(t.content);t.remove()}s.remove()}";
+/// The runtime script's body: defines `$pp`, which applies the
+/// `<template for>` just before the running script unless the browser
+/// already did, then removes the script.
+pub const RUNTIME: &str = "function $pp(){var s=document.currentScript,t=s.previousElementSibling,e;\
+if(t&&t.localName==\"template\"&&t.hasAttribute(\"for\")&&(e=document.getElementById(t.getAttribute(\"for\")))){\
+e.replaceChildren(t.content);t.remove()}s.remove()}";
 
 /// The body of the script that follows every late section.
 pub const CALL: &str = "$pp()";
@@ -74,7 +83,7 @@ impl Wire {
         }
     }
 
-    /// Opens the slot of section `id`.
+    /// Opens the slot of section `id`, for content written in place.
     pub(crate) fn open_slot(&self, buf: &mut BytesMut, id: &str) {
         put_all(buf, &["<pp-slot id=\"", id, "\">"]);
     }
@@ -82,6 +91,17 @@ impl Wire {
     /// Closes a slot.
     pub(crate) fn close_slot(&self, buf: &mut BytesMut) {
         buf.put_slice(b"</pp-slot>");
+    }
+
+    /// Writes the slot of section `id` holding `fallback` between the
+    /// markers a later `<template for>` replaces.
+    pub(crate) fn placeholder(&self, buf: &mut BytesMut, id: &str, fallback: &[u8]) {
+        put_all(
+            buf,
+            &["<pp-slot id=\"", id, "\"><?start name=\"", id, "\">"],
+        );
+        buf.put_slice(fallback);
+        buf.put_slice(b"<?end></pp-slot>");
     }
 
     /// Opens the late chunk of section `id`, sending the runtime first if
@@ -94,7 +114,7 @@ impl Wire {
                 &["<script", &self.nonce_attr, ">", RUNTIME, "</script>"],
             );
         }
-        put_all(buf, &["<template data-pp=\"", id, "\">"]);
+        put_all(buf, &["<template for=\"", id, "\">"]);
     }
 
     /// Closes a late chunk with the call that moves it into its slot.
@@ -224,7 +244,7 @@ mod tests {
                 .count(),
             2
         );
-        assert!(out.find("data-pp=\"a\"").unwrap() < out.find("data-pp=\"b\"").unwrap());
+        assert!(out.find("for=\"a\"").unwrap() < out.find("for=\"b\"").unwrap());
     }
 
     #[test]

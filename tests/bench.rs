@@ -25,7 +25,7 @@ async fn out_of_order_flushes_the_shell_at_once_and_sections_as_they_resolve() {
     let shell = String::from_utf8_lossy(shell);
     for i in 0..3 {
         assert!(shell.contains(&format!(
-            "<pp-slot id=\"s{i}\"><p>loading {i}</p></pp-slot>"
+            "<pp-slot id=\"s{i}\"><?start name=\"s{i}\"><p>loading {i}</p><?end></pp-slot>"
         )));
     }
     assert!(
@@ -35,7 +35,7 @@ async fn out_of_order_flushes_the_shell_at_once_and_sections_as_they_resolve() {
 
     let order: Vec<_> = ["s0", "s2", "s1"]
         .iter()
-        .map(|id| response.arrival_of(&format!("data-pp=\"{id}\"")).expect(id))
+        .map(|id| response.arrival_of(&format!("for=\"{id}\"")).expect(id))
         .collect();
     for (arrived, due) in order.iter().zip([100, 300, 600]) {
         assert!(
@@ -139,7 +139,7 @@ async fn a_second_page_on_a_kept_alive_connection_still_streams() {
     let mut client = Client::connect(server.addr).await;
     client.request("GET", "/bench?delays=10", "").await;
     let response = client.request("GET", "/bench?delays=100,200", "").await;
-    let second = response.arrival_of("data-pp=\"s1\"").unwrap();
+    let second = response.arrival_of("for=\"s1\"").unwrap();
     assert!(second >= ms(200) && second < ms(200) + SLACK, "{second:?}");
 }
 
@@ -194,4 +194,31 @@ async fn health_and_index_answer() {
     let mut client = Client::connect(server.addr).await;
     let head = client.request("HEAD", "/healthz", "").await;
     assert_eq!(head.status, 200, "HEAD is routed, not a 404");
+}
+
+#[tokio::test]
+async fn a_crawler_gets_the_complete_document_unless_the_mode_is_asked_for() {
+    let server = Server::start();
+    let googlebot =
+        "User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\r\n";
+    let mut client = Client::connect(server.addr).await;
+    let response = client
+        .request("GET", "/bench?delays=50,20", googlebot)
+        .await;
+    let text = response.text();
+    assert_eq!(
+        response.header("content-length"),
+        Some(text.len().to_string().as_str())
+    );
+    assert!(
+        !text.contains("<script") && !text.contains("<?start"),
+        "{text}"
+    );
+    assert!(text.contains("<pp-slot id=\"s0\"><p class=\"ready\">section 0 ready"));
+
+    let asked = client
+        .request("GET", "/bench?delays=50,20&mode=out-of-order", googlebot)
+        .await;
+    assert_eq!(asked.header("transfer-encoding"), Some("chunked"));
+    assert!(asked.text().contains("<template for=\"s1\">"));
 }

@@ -51,7 +51,9 @@ async fn the_shell_arrives_before_the_fastest_section_and_every_slot_fills() {
     );
     for id in ["pricing", "shipping", "questions", "reviews", "related"] {
         assert!(
-            shell.contains(&format!("<pp-slot id=\"{id}\"><div class=\"skeleton")),
+            shell.contains(&format!(
+                "<pp-slot id=\"{id}\"><?start name=\"{id}\"><div class=\"skeleton"
+            )),
             "{id}"
         );
     }
@@ -64,7 +66,7 @@ async fn the_shell_arrives_before_the_fastest_section_and_every_slot_fills() {
     );
     for id in &slots {
         assert!(
-            text.contains(&format!("<template data-pp=\"{id}\">")),
+            text.contains(&format!("<template for=\"{id}\">")),
             "slot {id} is filled"
         );
     }
@@ -100,8 +102,8 @@ async fn a_slow_section_times_out_while_the_rest_of_the_page_is_on_time() {
     let server = Server::start();
     let response = get(server.addr, "/stream-html?slow=pricing").await;
     let text = response.text();
-    let related = response.arrival_of("data-pp=\"related\"").unwrap();
-    let pricing = response.arrival_of("data-pp=\"pricing\"").unwrap();
+    let related = response.arrival_of("for=\"related\"").unwrap();
+    let pricing = response.arrival_of("for=\"pricing\"").unwrap();
     assert!(
         related < Duration::from_millis(2500),
         "related is not held up: {related:?}"
@@ -110,7 +112,7 @@ async fn a_slow_section_times_out_while_the_rest_of_the_page_is_on_time() {
         pricing >= Duration::from_millis(2500),
         "pricing gave up at its timeout: {pricing:?}"
     );
-    let late = &text[text.find("<template data-pp=\"pricing\">").unwrap()..];
+    let late = &text[text.find("<template for=\"pricing\">").unwrap()..];
     assert!(late[..late.find("</template>").unwrap()].contains("section-error"));
 }
 

@@ -27,7 +27,8 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 pub(crate) struct BenchQuery {
     pub(crate) delays: Vec<u64>,
     pub(crate) bytes: usize,
-    pub(crate) mode: Mode,
+    /// The mode asked for with `?mode=`, if any.
+    pub(crate) mode: Option<Mode>,
 }
 
 impl Default for BenchQuery {
@@ -35,7 +36,7 @@ impl Default for BenchQuery {
         Self {
             delays: vec![0],
             bytes: 256,
-            mode: Mode::OutOfOrder,
+            mode: None,
         }
     }
 }
@@ -48,7 +49,7 @@ impl BenchQuery {
         Ok(Self {
             delays: delays.map_or(Ok(defaults.delays), |v| parse_delays(&v))?,
             bytes: bytes.map_or(Ok(defaults.bytes), |v| parse_bytes(&v))?,
-            mode: mode.map_or(Ok(defaults.mode), |v| parse_mode(&v))?,
+            mode: mode.map(|v| parse_mode(&v)).transpose()?.or(defaults.mode),
         })
     }
 }
@@ -126,16 +127,17 @@ pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> Result<HttpResponse
     let start = Instant::now();
     let query = BenchQuery::parse(req.query_string())?;
     let filler = filler(query.bytes);
+    let mode = Mode::choose(&req, query.mode);
     let slowest = query.delays.iter().copied().max().unwrap_or(0);
     let shell = BenchShell {
         slots: (0..query.delays.len())
             .map(|i| slot(format!("s{i}")))
             .collect(),
-        mode: query.mode.as_str(),
+        mode: mode.as_str(),
     };
     let mut page = Page::new(shell)
         .nonce(nonce.as_str())
-        .mode(query.mode)
+        .mode(mode)
         .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
     for (i, delay) in query.delays.iter().enumerate() {
         let ready_at = start + Duration::from_millis(*delay);
@@ -167,7 +169,7 @@ mod tests {
         let q = BenchQuery::parse("delays=100,600,300&bytes=2048&mode=in-order").unwrap();
         assert_eq!(q.delays, vec![100, 600, 300]);
         assert_eq!(q.bytes, 2048);
-        assert_eq!(q.mode, Mode::InOrder);
+        assert_eq!(q.mode, Some(Mode::InOrder));
         let max = vec!["60000"; 64].join(",");
         assert_eq!(
             BenchQuery::parse(&format!("delays={max}&bytes=1048576"))
@@ -178,7 +180,7 @@ mod tests {
         );
         assert_eq!(
             BenchQuery::parse("mode=buffered&other=1").unwrap().mode,
-            Mode::Buffered
+            Some(Mode::Buffered)
         );
     }
 

@@ -8,7 +8,7 @@ use std::io;
 use std::str::FromStr;
 
 use actix_web::HttpRequest;
-use actix_web::http::Version;
+use actix_web::http::{Version, header};
 use async_stream::stream;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
@@ -44,13 +44,29 @@ pub enum Mode {
 
 impl Mode {
     /// The mode a request gets unless the page sets one: HTTP/1.0 clients,
-    /// which cannot take chunked responses, get [`Mode::Buffered`]; everyone
-    /// else [`Mode::OutOfOrder`].
+    /// which cannot take chunked responses, and known crawlers, which index
+    /// what the first complete document holds, get [`Mode::Buffered`];
+    /// everyone else gets [`Mode::OutOfOrder`].
     pub fn for_request(req: &HttpRequest) -> Mode {
-        if req.version() < Version::HTTP_11 {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if req.version() < Version::HTTP_11 || is_crawler(user_agent) {
             Mode::Buffered
         } else {
             Mode::OutOfOrder
+        }
+    }
+
+    /// The mode a page that prefers `preferred` is delivered in to `req`:
+    /// the preference wins over [`Mode::for_request`], except that HTTP/1.0
+    /// clients always get [`Mode::Buffered`].
+    pub fn choose(req: &HttpRequest, preferred: Option<Mode>) -> Mode {
+        match Mode::for_request(req) {
+            Mode::Buffered if req.version() < Version::HTTP_11 => Mode::Buffered,
+            chosen => preferred.unwrap_or(chosen),
         }
     }
 
@@ -62,6 +78,53 @@ impl Mode {
             Mode::Buffered => "buffered",
         }
     }
+}
+
+/// Tokens of the user agents of search, social-preview and AI crawlers,
+/// lower case. Deliberately short: generic words like "bot" or "headless"
+/// would also catch phones, test browsers and HTTP tools, which stream fine.
+const CRAWLERS: [&str; 32] = [
+    "googlebot",
+    "google-inspectiontool",
+    "storebot-google",
+    "adsbot-google",
+    "mediapartners-google",
+    "bingbot",
+    "bingpreview",
+    "duckduckbot",
+    "baiduspider",
+    "yandexbot",
+    "yandex.com/bots",
+    "slurp",
+    "applebot",
+    "petalbot",
+    "seznambot",
+    "facebookexternalhit",
+    "facebot",
+    "twitterbot",
+    "linkedinbot",
+    "slackbot",
+    "discordbot",
+    "telegrambot",
+    "whatsapp",
+    "pinterestbot",
+    "redditbot",
+    "embedly",
+    "gptbot",
+    "oai-searchbot",
+    "claudebot",
+    "perplexitybot",
+    "amazonbot",
+    "ccbot",
+];
+
+/// Whether `user_agent` is a known crawler's.
+pub(crate) fn is_crawler(user_agent: &str) -> bool {
+    if user_agent.is_empty() {
+        return false;
+    }
+    let lower = user_agent.to_ascii_lowercase();
+    CRAWLERS.iter().any(|token| lower.contains(token))
 }
 
 /// The error for a mode name that is not `out-of-order`, `in-order` or
@@ -140,9 +203,7 @@ fn write_placeholders(buf: &mut BytesMut, parts: &[Part], sections: &Sections, w
             Part::Html(html) => buf.extend_from_slice(html),
             Part::Slot(key) => {
                 let meta = &sections.meta[*key];
-                wire.open_slot(buf, &meta.id);
-                buf.extend_from_slice(&meta.fallback);
-                wire.close_slot(buf);
+                wire.placeholder(buf, &meta.id, &meta.fallback);
             }
             Part::CloseSlot => wire.close_slot(buf),
         }

@@ -88,11 +88,11 @@ async fn collect_all(mut body: Body) -> Vec<String> {
     chunks
 }
 
-/// Applies late chunks the way the runtime does in a browser: each
-/// `<template data-pp=ID>` replaces the content of slot `ID`.
+/// Applies late chunks the way a browser does: each `<template for=ID>`
+/// replaces the range from `<?start name="ID">` to the next `<?end>`.
 fn apply_late_chunks(html: &str) -> String {
     let mut doc = html.replace(wire::RUNTIME, "");
-    let open = "<template data-pp=\"";
+    let open = "<template for=\"";
     while let Some(start) = doc.find(open) {
         let id_end = start + open.len() + doc[start + open.len()..].find('"').unwrap();
         let id = doc[start + open.len()..id_end].to_owned();
@@ -101,10 +101,9 @@ fn apply_late_chunks(html: &str) -> String {
         let content = doc[content_start..end].to_owned();
         let call_end = end + doc[end..].find("</script>").unwrap() + "</script>".len();
         doc.replace_range(start..call_end, "");
-        let slot_open = format!("<pp-slot id=\"{id}\">");
-        let slot_start = doc.find(&slot_open).unwrap() + slot_open.len();
-        let slot_end = slot_start + doc[slot_start..].find("</pp-slot>").unwrap();
-        doc.replace_range(slot_start..slot_end, &content);
+        let from = doc.find(&format!("<?start name=\"{id}\">")).unwrap();
+        let to = from + doc[from..].find("<?end>").unwrap() + "<?end>".len();
+        doc.replace_range(from..to, &content);
     }
     doc.replace("<script></script>", "")
 }
@@ -116,7 +115,9 @@ async fn shell_is_yielded_before_any_section_resolves() {
     let shell = next_text(&mut body).await;
     for i in 0..3 {
         assert!(
-            shell.contains(&format!("<pp-slot id=\"s{i}\">loading {i}</pp-slot>")),
+            shell.contains(&format!(
+                "<pp-slot id=\"s{i}\"><?start name=\"s{i}\">loading {i}<?end></pp-slot>"
+            )),
             "{shell}"
         );
     }
@@ -140,7 +141,7 @@ async fn out_of_order_sections_follow_resolve_order() {
             .unwrap();
         let chunk = next_text(&mut body).await;
         assert!(
-            chunk.contains(&format!("<template data-pp=\"s{i}\">ready {i}</template>")),
+            chunk.contains(&format!("<template for=\"s{i}\">ready {i}</template>")),
             "{chunk}"
         );
         if i != 1 {
@@ -295,7 +296,7 @@ async fn out_of_order_chunks_arrive_when_their_section_resolves() {
     );
     for (i, at) in [(0, 100), (2, 300), (1, 600)] {
         let chunk = next_text(&mut body).await;
-        assert!(chunk.contains(&format!("data-pp=\"s{i}\"")), "{chunk}");
+        assert!(chunk.contains(&format!("for=\"s{i}\"")), "{chunk}");
         assert_eq!(start.elapsed(), Duration::from_millis(at));
     }
 }
@@ -537,7 +538,7 @@ async fn nested_sections_stream_as_they_resolve_out_of_order() {
     let chunk = next_text(&mut body).await;
     assert!(
         chunk.contains(
-            "<template data-pp=\"s0\"><ul><li><pp-slot id=\"a\">loading a</pp-slot></li>"
+            "<template for=\"s0\"><ul><li><pp-slot id=\"a\"><?start name=\"a\">loading a<?end></pp-slot></li>"
         ),
         "{chunk}"
     );
@@ -545,13 +546,13 @@ async fn nested_sections_stream_as_they_resolve_out_of_order() {
     assert!(
         next_text(&mut body)
             .await
-            .contains("<template data-pp=\"b\">B</template>")
+            .contains("<template for=\"b\">B</template>")
     );
     a.send("A".into()).unwrap();
     assert!(
         next_text(&mut body)
             .await
-            .contains("<template data-pp=\"a\">A</template>")
+            .contains("<template for=\"a\">A</template>")
     );
     assert_eq!(next_text(&mut body).await, "</body></html>");
 }
@@ -727,5 +728,54 @@ async fn page_data_does_not_stop_late_sections_landing_inside_the_body() {
         .into_iter()
         .for_each(|tx| tx.send("x".into()).unwrap());
     let rest = collect_all(body).await.concat();
-    assert!(rest.contains("<template data-pp=\"s0\">") && rest.ends_with("</body></html>"));
+    assert!(rest.contains("<template for=\"s0\">") && rest.ends_with("</body></html>"));
+}
+
+#[test]
+fn crawlers_and_http_1_0_get_the_buffered_document() {
+    use actix_web::http::{Version, header::USER_AGENT};
+    use actix_web::test::TestRequest;
+    let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+    let phone = "Mozilla/5.0 (Linux; Android 10; Cubot X30) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36";
+    let request = |ua: &str, version| {
+        TestRequest::default()
+            .insert_header((USER_AGENT, ua))
+            .version(version)
+            .to_http_request()
+    };
+    let cases = [
+        (googlebot, Version::HTTP_11, None, Mode::Buffered),
+        (
+            "facebookexternalhit/1.1",
+            Version::HTTP_11,
+            None,
+            Mode::Buffered,
+        ),
+        (chrome, Version::HTTP_11, None, Mode::OutOfOrder),
+        (phone, Version::HTTP_11, None, Mode::OutOfOrder),
+        ("curl/8.5.0", Version::HTTP_11, None, Mode::OutOfOrder),
+        ("", Version::HTTP_11, None, Mode::OutOfOrder),
+        (chrome, Version::HTTP_10, None, Mode::Buffered),
+        (
+            googlebot,
+            Version::HTTP_11,
+            Some(Mode::OutOfOrder),
+            Mode::OutOfOrder,
+        ),
+        (
+            chrome,
+            Version::HTTP_10,
+            Some(Mode::InOrder),
+            Mode::Buffered,
+        ),
+        (chrome, Version::HTTP_11, Some(Mode::InOrder), Mode::InOrder),
+    ];
+    for (ua, version, preferred, expected) in cases {
+        assert_eq!(
+            Mode::choose(&request(ua, version), preferred),
+            expected,
+            "{ua} {version:?} {preferred:?}"
+        );
+    }
 }
