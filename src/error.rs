@@ -34,6 +34,9 @@ pub enum Error {
         /// Why serialization failed.
         source: serde_json::Error,
     },
+    /// A page has more sections, nested ones included, than it allows.
+    #[error("page has more than {0} sections")]
+    TooManySections(usize),
     /// A configured CSP nonce is not base64 text.
     #[error("CSP nonce is not base64 text")]
     InvalidNonce,

@@ -68,7 +68,10 @@ pub mod guide {}
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use error::Error;
 pub use file::serve_file;
-pub use page::{BoxError, DEFAULT_DEADLINE, Fragment, IntoFragment, Page, Section, Slot, slot};
+pub use page::{
+    BoxError, DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Section, Slot,
+    slot,
+};
 pub use proxy::{Upstream, UpstreamError};
 pub use render::{Body, Mode, ParseModeError, render};
 pub use streamed::Streamed;

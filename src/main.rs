@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use pagepipe::{Upstream, demo};
@@ -28,6 +29,21 @@ struct Args {
     /// Relay /stream-video from this http:// URL instead of the bundled MP4.
     #[arg(long, value_name = "URL")]
     video_upstream: Option<Upstream>,
+    /// Milliseconds a client has to send a request's head (slowloris guard).
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    request_timeout_ms: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    keep_alive_secs: u64,
+    /// Open connections per worker; more wait in the listen backlog.
+    #[arg(long, default_value_t = 25_000, value_name = "N")]
+    max_connections: usize,
+    /// Longest request target (path and query) in bytes; longer gets 414.
+    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
+    max_target_bytes: usize,
+    /// Most bytes of request header names and values; more gets 431.
+    #[arg(long, default_value_t = 16_384, value_name = "BYTES")]
+    max_header_bytes: usize,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +82,13 @@ async fn run(args: Args) -> io::Result<()> {
             workers,
             shutdown_timeout: args.shutdown_timeout,
             video_upstream: args.video_upstream,
+            limits: demo::Limits {
+                request_timeout: Duration::from_millis(args.request_timeout_ms),
+                keep_alive: Duration::from_secs(args.keep_alive_secs),
+                max_connections: args.max_connections,
+                max_target: args.max_target_bytes,
+                max_headers: args.max_header_bytes,
+            },
         },
     )?;
     let handle = server.handle();

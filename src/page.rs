@@ -22,6 +22,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// show their timeout fallback, unless [`Page::deadline`] says otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How many sections, nested ones included, a page may have unless
+/// [`Page::max_sections`] says otherwise.
+pub const DEFAULT_MAX_SECTIONS: usize = 1024;
+
 /// Rendered markup that may hold slots for deferred sections: a page's shell,
 /// or a section's content with sections of its own nested inside.
 ///
@@ -251,6 +255,7 @@ pub struct Page {
     pub(crate) nonce: Option<String>,
     pub(crate) mode: Option<Mode>,
     pub(crate) deadline: Duration,
+    pub(crate) max_sections: usize,
     pub(crate) status: StatusCode,
 }
 
@@ -262,6 +267,7 @@ impl Page {
             nonce: None,
             mode: None,
             deadline: DEFAULT_DEADLINE,
+            max_sections: DEFAULT_MAX_SECTIONS,
             status: StatusCode::OK,
         }
     }
@@ -296,6 +302,14 @@ impl Page {
     /// pending then show their timeout fallback.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// Allows at most `max` sections, nested ones included: a page over it
+    /// fails before its first byte, and a section whose nested sections
+    /// would pass it shows its error fallback.
+    pub fn max_sections(mut self, max: usize) -> Self {
+        self.max_sections = max;
         self
     }
 

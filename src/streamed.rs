@@ -100,6 +100,16 @@ impl Responder for Streamed {
     type Body = BoxBody;
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        // These statuses never have a body, so they get no framing either.
+        if matches!(
+            self.status,
+            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+        ) || self.status.is_informational()
+        {
+            let mut res = HttpResponse::with_body(self.status, BoxBody::new(()));
+            *res.headers_mut() = self.headers;
+            return res;
+        }
         let head_only = req.method() == Method::HEAD;
         let body = match (self.length, head_only) {
             (Some(length), true) => {

@@ -1,12 +1,19 @@
-//! Headers the demo adds to every response on its way out: a
-//! `Content-Security-Policy` carrying the request's nonce when a handler took
-//! one, and a weak ETag on bodies that compression changed.
+//! What the demo does around every request: a tracing span, a `414` or `431`
+//! for an oversized request target or headers, and on the way out a `Content-Security-Policy`
+//! carrying the request's nonce when a handler took one, `Server-Timing` for
+//! the time before the first byte, and a weak ETag on bodies that compression
+//! changed.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use tokio::time::Instant;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
+use super::State;
 use crate::Nonce;
 
 /// The demo's policy: nothing from elsewhere, and inline scripts only with
@@ -19,24 +26,83 @@ fn policy(nonce: &Nonce) -> String {
     )
 }
 
-/// Adds the CSP (for pages) and weakens a strong ETag once the body was
-/// compressed: the compressed bytes are not the bytes the tag was made for.
+/// Wraps every request; see the module docs.
 pub(crate) async fn finish(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let start = Instant::now();
+    if let Some(refusal) = refuse_oversized(&req) {
+        return Ok(req.into_response(refusal).map_into_right_body());
+    }
+    let span =
+        tracing::info_span!("request", method = %req.method(), path = %req.path(), status = Empty);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    span.record("status", res.status().as_u16());
+    let before_first_byte = start.elapsed().as_secs_f64() * 1e3;
+    tracing::debug!(parent: &span, ms = before_first_byte, "response head ready");
     let nonce = Nonce::of(res.request());
     let headers = res.headers_mut();
-    if let Some(nonce) = nonce
-        && let Ok(value) = HeaderValue::from_str(&policy(&nonce))
-    {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-        headers.insert(
+    if let Some(nonce) = nonce {
+        set(headers, header::CONTENT_SECURITY_POLICY, &policy(&nonce));
+        set(
+            headers,
             header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
+            "strict-origin-when-cross-origin",
         );
     }
+    set(
+        headers,
+        HeaderName::from_static("server-timing"),
+        &format!("app;dur={before_first_byte:.2};desc=\"before first byte\""),
+    );
+    weaken_etag_if_encoded(headers);
+    Ok(res.map_into_left_body())
+}
+
+/// A `414` or `431` naming the limit, for a request over one.
+fn refuse_oversized(req: &ServiceRequest) -> Option<HttpResponse> {
+    let limits = &req.app_data::<web::Data<State>>()?.limits;
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > limits.max_target {
+        let message = format!(
+            "request target is {target} bytes; the limit is {}\n",
+            limits.max_target
+        );
+        return Some(plain(HttpResponse::UriTooLong(), message));
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > limits.max_headers {
+        let message = format!(
+            "request headers are {headers} bytes; the limit is {}\n",
+            limits.max_headers
+        );
+        return Some(plain(HttpResponse::RequestHeaderFieldsTooLarge(), message));
+    }
+    None
+}
+
+fn plain(mut builder: actix_web::HttpResponseBuilder, message: String) -> HttpResponse {
+    builder
+        .content_type("text/plain; charset=utf-8")
+        .body(message)
+}
+
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// The compressed bytes are not the bytes a strong tag was made for.
+fn weaken_etag_if_encoded(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONTENT_ENCODING)
         && let Some(etag) = headers.get(header::ETAG)
         && !etag.as_bytes().starts_with(b"W/")
@@ -44,5 +110,4 @@ pub(crate) async fn finish(
     {
         headers.insert(header::ETAG, weak);
     }
-    Ok(res)
 }

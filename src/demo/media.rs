@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, web};
 
-use super::{State, get_or_head};
+use super::{State, get_or_head, resource};
 use crate::{Streamed, serve_file};
 
 /// The bundled JPEG, under the assets folder.
@@ -14,9 +14,9 @@ const VIDEO: &str = "video.mp4";
 
 /// Registers the media routes (GET and HEAD; other methods get `405`).
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/stream-image").route(get_or_head().to(image)))
-        .service(web::resource("/stream-video").route(get_or_head().to(video)))
-        .service(web::resource("/assets/{path:.*}").route(get_or_head().to(asset)));
+    cfg.service(resource("/stream-image").route(get_or_head().to(image)))
+        .service(resource("/stream-video").route(get_or_head().to(video)))
+        .service(resource("/assets/{path:.*}").route(get_or_head().to(asset)));
 }
 
 async fn image(req: HttpRequest, state: web::Data<State>) -> Streamed {

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, Route, guard, middleware, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Route, guard, middleware, web};
 use askama::Template;
 
 mod bench;
@@ -24,30 +24,62 @@ pub struct Options {
     pub workers: usize,
     /// Seconds that open responses may take to finish after a shutdown signal.
     pub shutdown_timeout: u64,
+    /// Limits on clients.
+    pub limits: Limits,
     /// Where `/stream-video` relays from instead of the bundled MP4.
     pub video_upstream: Option<crate::Upstream>,
+}
+
+/// Limits on what a client may ask of the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time a client has to send a request's head (slowloris guard).
+    pub request_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: std::time::Duration,
+    /// Open connections per worker; further ones wait in the backlog.
+    pub max_connections: usize,
+    /// Longest request target (path and query) in bytes; longer is a `414`.
+    pub max_target: usize,
+    /// Most bytes of request header names and values; more is a `431`.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(5),
+            keep_alive: std::time::Duration::from_secs(5),
+            max_connections: 25_000,
+            max_target: 8192,
+            max_headers: 16_384,
+        }
+    }
 }
 
 /// Shared by every request.
 #[derive(Debug)]
 pub(crate) struct State {
+    pub(crate) limits: Limits,
     pub(crate) assets: PathBuf,
     pub(crate) video_upstream: Option<crate::Upstream>,
 }
 
 /// Registers every demo route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(get_or_head().to(index)))
-        .service(web::resource("/healthz").route(get_or_head().to(healthz)))
-        .service(web::resource("/bench").route(get_or_head().to(bench::bench)))
-        .service(web::resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
+    cfg.service(resource("/").route(get_or_head().to(index)))
+        .service(resource("/healthz").route(get_or_head().to(healthz)))
+        .service(resource("/bench").route(get_or_head().to(bench::bench)))
+        .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
         .configure(media::routes);
 }
 
 /// Starts the demo server on `listener`. It does not handle signals: call
 /// `stop` on the returned server's handle to shut it down gracefully.
 pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
+    let limits = options.limits.clone();
     let state = web::Data::new(State {
+        limits: options.limits,
         assets: options.assets,
         video_upstream: options.video_upstream,
     });
@@ -59,8 +91,12 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(headers::finish))
             .configure(routes)
+            .default_service(web::to(not_found))
     })
     .workers(options.workers.max(1))
+    .client_request_timeout(limits.request_timeout)
+    .keep_alive(limits.keep_alive)
+    .max_connections(limits.max_connections)
     // Without it, chunks stall ~40 ms on keep-alive connections (Nagle).
     .tcp_nodelay(true)
     // Notice a client's FIN at once, so its pending sections are dropped.
@@ -70,6 +106,31 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// A resource at `path` whose unsupported methods get a plain-text `405`.
+pub(crate) fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "method {} is not allowed on {}: use GET or HEAD\n",
+            req.method(),
+            req.path()
+        ))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "no page at {}; the demos are listed at /\n",
+            req.path()
+        ))
 }
 
 /// A route for GET and HEAD: actix's `web::get()` alone answers HEAD with 404.

@@ -161,12 +161,14 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
         body,
         nonce,
         deadline,
+        max_sections,
         ..
     } = page;
     if let Some(nonce) = &nonce {
         wire::validate_nonce(nonce)?;
     }
-    let mut sections = Sections::new(Instant::now() + deadline);
+    let span = tracing::info_span!("page", mode = mode.as_str());
+    let mut sections = Sections::new(Instant::now() + deadline, max_sections, span);
     let parts = sections.adopt(body)?;
     let wire = Wire::new(nonce.as_deref());
     Ok(match mode {

@@ -10,6 +10,8 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::time::Instant;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::error::Error;
 use crate::page::{BoxError, Fragment};
@@ -41,11 +43,24 @@ enum Outcome {
     TimedOut,
 }
 
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Ready(Ok(_)) => "ok",
+            Outcome::Ready(Err(_)) => "error",
+            Outcome::Panicked => "panic",
+            Outcome::TimedOut => "timeout",
+        }
+    }
+}
+
 /// What the renderer keeps of a section besides its future.
 pub(super) struct Meta {
     pub(super) id: String,
     pub(super) fallback: Bytes,
     error: Option<Bytes>,
+    /// `section` span: id, then wait time, bytes and outcome once resolved.
+    span: tracing::Span,
 }
 
 /// Every section of one page, the futures still pending, and the deadline.
@@ -54,19 +69,26 @@ pub(super) struct Sections {
     ids: HashSet<String>,
     pending: FuturesUnordered<LocalBoxFuture<'static, (usize, Outcome)>>,
     unresolved: BTreeSet<usize>,
+    started: Instant,
     deadline: Instant,
     expired: bool,
+    max_sections: usize,
+    /// The `page` span every section span hangs from.
+    span: tracing::Span,
 }
 
 impl Sections {
-    pub(super) fn new(deadline: Instant) -> Self {
+    pub(super) fn new(deadline: Instant, max_sections: usize, span: tracing::Span) -> Self {
         Self {
             meta: Vec::new(),
             ids: HashSet::new(),
             pending: FuturesUnordered::new(),
             unresolved: BTreeSet::new(),
+            started: Instant::now(),
             deadline,
             expired: false,
+            max_sections,
+            span,
         }
     }
 
@@ -79,6 +101,9 @@ impl Sections {
     pub(super) fn adopt(&mut self, fragment: Fragment) -> Result<Vec<Part>, Error> {
         let html = fragment.html?;
         let first_key = self.meta.len();
+        if first_key + fragment.sections.len() > self.max_sections {
+            return Err(Error::TooManySections(self.max_sections));
+        }
         // Each section's key, and whether its slot was seen yet.
         let mut slots = HashMap::with_capacity(fragment.sections.len());
         for (offset, section) in fragment.sections.iter().enumerate() {
@@ -124,6 +149,14 @@ impl Sections {
                 let meta = Meta {
                     fallback: Bytes::from(section.fallback?),
                     error: section.error.transpose()?.map(Bytes::from),
+                    span: tracing::info_span!(
+                        parent: &self.span,
+                        "section",
+                        id = %section.id,
+                        wait_ms = Empty,
+                        bytes = Empty,
+                        outcome = Empty
+                    ),
                     id: section.id,
                 };
                 Ok((meta, section.content, section.timeout))
@@ -143,10 +176,10 @@ impl Sections {
         timeout: Option<Duration>,
     ) {
         let key = self.meta.len();
+        let run = AssertUnwindSafe(content.instrument(meta.span.clone())).catch_unwind();
         self.ids.insert(meta.id.clone());
         self.meta.push(meta);
         self.unresolved.insert(key);
-        let run = AssertUnwindSafe(content).catch_unwind();
         self.pending.push(
             async move {
                 let outcome = match timeout {
@@ -175,6 +208,7 @@ impl Sections {
                 Ok(None) => return None,
                 Err(_) => {
                     tracing::warn!(
+                        parent: &self.span,
                         pending = self.unresolved.len(),
                         "page deadline passed; pending sections show their timeout fallback"
                     );
@@ -188,34 +222,48 @@ impl Sections {
     }
 
     fn resolve(&mut self, key: usize, outcome: Outcome) -> Resolved {
-        let id = self.meta[key].id.clone();
-        let failure = match outcome {
-            Outcome::Ready(Ok(fragment)) => match self.adopt(fragment) {
-                Ok(parts) => return Resolved::Content(parts),
-                Err(err) => {
-                    tracing::error!(section = %id, error = %err, "section content could not be rendered");
-                    wire::DEFAULT_ERROR
+        let span = self.meta[key].span.clone();
+        let wait_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let outcome_name = outcome.name();
+        let (resolved, bytes) = match outcome {
+            Outcome::Ready(Ok(fragment)) => {
+                let bytes = fragment.html.as_ref().map_or(0, String::len);
+                match self.adopt(fragment) {
+                    Ok(parts) => (Resolved::Content(parts), bytes),
+                    Err(err) => {
+                        tracing::error!(parent: &span, error = %err, "section content could not be rendered");
+                        self.fallback(key, wire::DEFAULT_ERROR)
+                    }
                 }
-            },
+            }
             Outcome::Ready(Err(err)) => {
-                tracing::error!(section = %id, error = %err, "section failed");
-                wire::DEFAULT_ERROR
+                tracing::error!(parent: &span, error = %err, "section failed");
+                self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::Panicked => {
-                tracing::error!(section = %id, "section panicked");
-                wire::DEFAULT_ERROR
+                tracing::error!(parent: &span, "section panicked");
+                self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::TimedOut => {
-                tracing::warn!(section = %id, "section timed out");
-                wire::DEFAULT_TIMEOUT
+                tracing::warn!(parent: &span, "section timed out");
+                self.fallback(key, wire::DEFAULT_TIMEOUT)
             }
         };
-        let meta = &self.meta[key];
-        Resolved::Fallback(
-            meta.error
-                .clone()
-                .unwrap_or(Bytes::from_static(failure.as_bytes())),
-        )
+        span.record("wait_ms", wait_ms);
+        span.record("bytes", bytes);
+        span.record("outcome", outcome_name);
+        tracing::debug!(parent: &span, wait_ms, bytes, outcome = outcome_name, "section resolved");
+        resolved
+    }
+
+    /// The section's error template, or `default`, and its length.
+    fn fallback(&self, key: usize, default: &'static str) -> (Resolved, usize) {
+        let html = self.meta[key]
+            .error
+            .clone()
+            .unwrap_or(Bytes::from_static(default.as_bytes()));
+        let bytes = html.len();
+        (Resolved::Fallback(html), bytes)
     }
 }
 
@@ -223,6 +271,7 @@ impl Drop for Sections {
     fn drop(&mut self) {
         if !self.unresolved.is_empty() && !self.expired {
             tracing::debug!(
+                parent: &self.span,
                 pending = self.unresolved.len(),
                 "page stream dropped; pending sections cancelled"
             );

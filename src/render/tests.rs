@@ -779,3 +779,75 @@ fn crawlers_and_http_1_0_get_the_buffered_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_page_over_its_section_limit_fails_before_any_byte_and_nested_excess_fails_its_parent() {
+    let (page, _senders) = channel_page(3);
+    assert!(matches!(
+        render(page.max_sections(2), Mode::OutOfOrder),
+        Err(Error::TooManySections(2))
+    ));
+
+    let (page, outer, [_a, _b], _) = nested_page();
+    let body = render(page.max_sections(2), Mode::Buffered).unwrap();
+    outer.send(()).unwrap();
+    let html = collect_all(body).await.concat();
+    assert!(
+        html.contains(&format!(
+            "<pp-slot id=\"s0\">{}</pp-slot>",
+            wire::DEFAULT_ERROR
+        )),
+        "{html}"
+    );
+}
+
+/// A writer that keeps what a `fmt` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let hanging = std::future::pending::<Result<Text, BoxError>>();
+    let page = Page::new(Shell {
+        slots: vec![slot("s0"), slot("late")],
+    })
+    .section(timed_page(&[40]).body.sections.remove(0))
+    .section(Section::new("late", text(""), hanging).timeout(Duration::from_millis(90)));
+    collect_all(render(page, Mode::InOrder).unwrap()).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |id: &str| {
+        logs.lines()
+            .find(|line| {
+                line.contains(&format!("section{{id={id} ")) && line.contains("section resolved")
+            })
+            .unwrap_or_else(|| panic!("no resolved line for {id} in\n{logs}"))
+            .to_owned()
+    };
+    let ok = line("s0");
+    assert!(ok.contains("page{mode=\"in-order\"}"), "{ok}");
+    assert!(ok.contains("wait_ms=40.0 bytes=7 outcome=\"ok\""), "{ok}");
+    let late = line("late");
+    assert!(
+        late.contains("wait_ms=90.0") && late.contains("outcome=\"timeout\""),
+        "{late}"
+    );
+    assert!(logs.contains("section timed out"));
+}
