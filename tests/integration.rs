@@ -9,6 +9,8 @@ mod util;
 mod bench;
 // A client that goes away cancels the work done for it.
 mod disconnect;
+// Compressed pages stay progressive; media is never compressed.
+mod compression;
 // Graceful shutdown on SIGTERM and SIGINT.
 mod shutdown;
 // The showcase page: timing, failure knobs, 404, escaping.

@@ -266,5 +266,13 @@ impl Client {
 
 /// GETs `target` on a fresh connection.
 pub async fn get(addr: SocketAddr, target: &str) -> Response {
-    Client::connect(addr).await.request("GET", target, "").await
+    get_with(addr, target, "").await
+}
+
+/// GETs `target` on a fresh connection with `extra` header lines.
+pub async fn get_with(addr: SocketAddr, target: &str, extra: &str) -> Response {
+    Client::connect(addr)
+        .await
+        .request("GET", target, extra)
+        .await
 }
