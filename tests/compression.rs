@@ -2,68 +2,22 @@
 //! it is due, for gzip and brotli; media and partial responses are never
 //! compressed.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{Client, Server, get_with};
+use crate::util::{Server, get_decoding, get_with};
 
 /// A section is never early, and is late by at most this much.
 const SLACK: Duration = Duration::from_millis(250);
 
-/// Where a decoder writes; the test reads it after every chunk.
-#[derive(Clone, Default)]
-struct Sink(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Reads a compressed `/bench` page chunk by chunk, decoding as it goes, and
-/// returns when `section {i} ready` first became readable, for each section.
+/// When each section of a compressed `/bench` page became readable.
 async fn decoded_arrivals(encoding: &str) -> Vec<Duration> {
     let server = Server::start();
-    let mut client = Client::connect(server.addr).await;
-    let header = format!("Accept-Encoding: {encoding}\r\n");
-    let sent = Instant::now();
-    client
-        .send(
-            "GET",
-            "/bench?delays=100,500,300&bytes=4096",
-            "HTTP/1.1",
-            &header,
-        )
-        .await;
-    let response = client.head().await;
-    assert_eq!(response.header("content-encoding"), Some(encoding));
-    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
-    let sink = Sink::default();
-    let mut decoder: Box<dyn Write> = match encoding {
-        "gzip" => Box::new(flate2::write::GzDecoder::new(sink.clone())),
-        _ => Box::new(brotli::DecompressorWriter::new(sink.clone(), 4096)),
-    };
-    let mut arrivals = [None; 3];
-    while let Some(chunk) = client.chunk().await {
-        decoder.write_all(&chunk).unwrap();
-        decoder.flush().unwrap();
-        let text = String::from_utf8_lossy(&sink.0.borrow()).into_owned();
-        for (i, arrival) in arrivals.iter_mut().enumerate() {
-            if arrival.is_none() && text.contains(&format!("section {i} ready")) {
-                *arrival = Some(sent.elapsed());
-            }
-        }
-    }
-    drop(decoder);
-    let text = String::from_utf8_lossy(&sink.0.borrow()).into_owned();
-    assert!(text.ends_with("</html>"), "the whole page decodes");
-    arrivals
+    let needles: Vec<String> = (0..3).map(|i| format!("section {i} ready")).collect();
+    let target = "/bench?delays=100,500,300&bytes=4096";
+    let decoded = get_decoding(server.addr, target, encoding, &needles).await;
+    assert!(decoded.text.ends_with("</html>"), "the whole page decodes");
+    decoded
+        .arrivals
         .into_iter()
         .map(|at| at.expect("every section decoded"))
         .collect()

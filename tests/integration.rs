@@ -13,6 +13,8 @@ mod disconnect;
 mod compression;
 // Graceful shutdown on SIGTERM and SIGINT.
 mod shutdown;
+// Progressive delivery through a real nginx reverse proxy.
+mod nginx;
 // The showcase page: timing, failure knobs, 404, escaping.
 mod showcase;
 // Files through the streaming responder: media routes, ranges vs actix-files,

@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -128,10 +130,14 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The whole body.
+    pub fn body(&self) -> Vec<u8> {
+        self.chunks.iter().flat_map(|(_, c)| c.clone()).collect()
+    }
+
     /// The whole body as text.
     pub fn text(&self) -> String {
-        let bytes: Vec<u8> = self.chunks.iter().flat_map(|(_, c)| c.clone()).collect();
-        String::from_utf8(bytes).expect("utf-8 body")
+        String::from_utf8(self.body()).expect("utf-8 body")
     }
 
     /// When the first chunk containing `needle` arrived.
@@ -275,4 +281,69 @@ pub async fn get_with(addr: SocketAddr, target: &str, extra: &str) -> Response {
         .await
         .request("GET", target, extra)
         .await
+}
+
+/// Where a decoder writes; read after every chunk.
+#[derive(Clone, Default)]
+struct Sink(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A compressed response decoded chunk by chunk as it arrived.
+pub struct Decoded {
+    /// The response head.
+    pub head: Response,
+    /// When each needle first became readable in the decoded text.
+    pub arrivals: Vec<Option<Duration>>,
+    /// The whole decoded body.
+    pub text: String,
+}
+
+/// GETs `target` with `Accept-Encoding: encoding` (gzip or br), decoding each
+/// chunk as it arrives, and notes when each of `needles` became readable.
+pub async fn get_decoding(
+    addr: SocketAddr,
+    target: &str,
+    encoding: &str,
+    needles: &[String],
+) -> Decoded {
+    let mut client = Client::connect(addr).await;
+    let header = format!("Accept-Encoding: {encoding}\r\n");
+    let sent = Instant::now();
+    client.send("GET", target, "HTTP/1.1", &header).await;
+    let head = client.head().await;
+    assert_eq!(head.header("content-encoding"), Some(encoding));
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    let sink = Sink::default();
+    let mut decoder: Box<dyn Write> = match encoding {
+        "gzip" => Box::new(flate2::write::GzDecoder::new(sink.clone())),
+        "br" => Box::new(brotli::DecompressorWriter::new(sink.clone(), 4096)),
+        other => panic!("no decoder for {other}"),
+    };
+    let mut arrivals = vec![None; needles.len()];
+    while let Some(chunk) = client.chunk().await {
+        decoder.write_all(&chunk).unwrap();
+        decoder.flush().unwrap();
+        let text = String::from_utf8_lossy(&sink.0.borrow()).into_owned();
+        for (needle, arrival) in needles.iter().zip(&mut arrivals) {
+            if arrival.is_none() && text.contains(needle.as_str()) {
+                *arrival = Some(sent.elapsed());
+            }
+        }
+    }
+    drop(decoder);
+    let text = String::from_utf8_lossy(&sink.0.borrow()).into_owned();
+    Decoded {
+        head,
+        arrivals,
+        text,
+    }
 }
