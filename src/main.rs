@@ -29,8 +29,9 @@ struct Args {
     /// Relay /stream-video from this http:// URL instead of the bundled MP4.
     #[arg(long, value_name = "URL")]
     video_upstream: Option<Upstream>,
-    /// Milliseconds a client has to send a request's head (slowloris guard).
-    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    /// Milliseconds a client has to send a request's head (slowloris guard);
+    /// at least 1000, as the server's clock ticks every 500 ms.
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
     request_timeout_ms: u64,
     /// Seconds an idle keep-alive connection stays open.
     #[arg(long, default_value_t = 5, value_name = "SECS")]

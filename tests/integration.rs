@@ -15,6 +15,8 @@ mod compression;
 mod shutdown;
 // Progressive delivery through a real nginx reverse proxy.
 mod nginx;
+// Hostile and malformed requests get clear 4xx answers.
+mod hostile;
 // The showcase page: timing, failure knobs, 404, escaping.
 mod showcase;
 // Files through the streaming responder: media routes, ranges vs actix-files,

@@ -215,4 +215,25 @@ mod tests {
         assert_eq!(filler(2048).len(), 2048);
         assert_eq!(filler(MAX_BYTES).len(), MAX_BYTES);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        #[test]
+        fn any_query_is_parsed_or_refused_naming_a_parameter(
+            query in proptest::prop_oneof![
+                "(delays|bytes|mode|x)=[0-9,%A-Za-z+-]{0,40}(&(delays|bytes|mode)=[0-9,a-z-]{0,12}){0,3}",
+                ".{0,80}",
+            ]
+        ) {
+            match BenchQuery::parse(&query) {
+                Ok(q) => {
+                    proptest::prop_assert!((1..=MAX_SECTIONS).contains(&q.delays.len()));
+                    proptest::prop_assert!(q.delays.iter().all(|ms| *ms <= MAX_DELAY_MS));
+                    proptest::prop_assert!(q.bytes <= MAX_BYTES);
+                }
+                Err(err) => proptest::prop_assert!(["query", "delays", "bytes", "mode"].contains(&err.param)),
+            }
+        }
+    }
 }

@@ -214,3 +214,50 @@ mod tests {
         assert!(text.contains("Content-Range: bytes 10-12/100\r\n\r\nxxx\r\n--"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `Range` values shaped like real ones, with the odd broken piece.
+    fn range_header() -> impl Strategy<Value = String> {
+        let bound = prop_oneof![
+            Just(String::new()),
+            (0u64..3000).prop_map(|n| n.to_string()),
+            "[0-9]{15,25}"
+        ];
+        let spec = (bound.clone(), bound).prop_map(|(a, b)| format!("{a}-{b}"));
+        let unit = prop_oneof![Just("bytes="), Just("bytes= "), Just("items="), Just("")];
+        prop_oneof![
+            (
+                unit,
+                prop::collection::vec(spec, 0..24),
+                prop_oneof![Just(","), Just(", "), Just(",,")]
+            )
+                .prop_map(|(unit, specs, sep)| format!("{unit}{}", specs.join(sep))),
+            ".*",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_range_header_selects_bytes_inside_the_file(text in range_header(), len in 0u64..2500) {
+            let Ok(header) = HeaderValue::from_str(&text) else {
+                return Ok(());
+            };
+            let inside = |range: &RangeInclusive<u64>| range.start() <= range.end() && *range.end() < len;
+            match select(Some(&header), len) {
+                Selection::Full | Selection::Unsatisfiable => {}
+                Selection::One(range) => prop_assert!(inside(&range), "{range:?} of {len}"),
+                Selection::Many(ranges) => {
+                    prop_assert!(ranges.len() > 1 && ranges.len() <= MAX_RANGES);
+                    prop_assert!(ranges.iter().all(inside), "{ranges:?} of {len}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Hostile and malformed requests against the real binary: every one gets a
+//! clear 4xx (a message wherever the server, not the HTTP parser, answers),
+//! never a 5xx, a panic or a hang.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::util::{Client, Response, Server, get, get_with};
+
+/// Sends raw bytes and reads until the server closes, at most `limit`.
+async fn raw(server: &Server, request: &[u8], limit: Duration) -> (String, Duration) {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let start = Instant::now();
+    // The server may answer and close before it read everything we send.
+    let _ = stream.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+    (String::from_utf8_lossy(&out).into_owned(), start.elapsed())
+}
+
+fn status_line(response: &str) -> &str {
+    response.lines().next().unwrap_or("<no response>")
+}
+
+fn assert_clear_4xx(response: &Response, what: &str) {
+    assert!(
+        (400..500).contains(&response.status),
+        "{what}: {}",
+        response.status
+    );
+    assert!(
+        !response.text().trim().is_empty(),
+        "{what}: a message says what was wrong"
+    );
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_timed_out() {
+    let server = Server::start_with(&["--request-timeout-ms", "1000"], &[]);
+    let (response, took) = raw(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status_line(&response), "HTTP/1.1 408 Request Timeout");
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn oversized_targets_and_headers_are_refused_with_their_limit() {
+    let server = Server::start();
+    let long = format!("/bench?delays={}", "1,".repeat(5000));
+    let response = get(server.addr, &long).await;
+    assert_eq!(response.status, 414);
+    assert!(response.text().contains("the limit is 8192"));
+
+    let big = format!("X-Big: {}\r\n", "a".repeat(20_000));
+    let response = get_with(server.addr, "/healthz", &big).await;
+    assert_eq!(response.status, 431);
+    assert!(response.text().contains("the limit is 16384"));
+
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let (response, _) = raw(&server, huge.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let response = get_with(server.addr, "/healthz", &many).await;
+    assert_eq!(response.status, 431);
+}
+
+#[tokio::test]
+async fn malformed_request_lines_are_400s() {
+    let server = Server::start();
+    let cases: [&[u8]; 5] = [
+        b"GET /bench?delays=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /assets/\xff.html HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HELLO\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    ];
+    for request in cases {
+        let (response, _) = raw(&server, request, Duration::from_secs(5)).await;
+        assert!(
+            status_line(&response).starts_with("HTTP/1.1 400"),
+            "{request:?}: {response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_out_of_range_queries_are_400s_naming_the_parameter() {
+    let server = Server::start();
+    let cases = [
+        ("/bench?delays=%", "delays"),
+        ("/bench?delays=%zz", "delays"),
+        ("/bench?delays=1%00", "delays"),
+        ("/bench?bytes=%FF%FE", "bytes"),
+        ("/bench?bytes=99999999999999999999999", "bytes"),
+        ("/bench?delays=18446744073709551616", "delays"),
+        ("/bench?mode=%00", "mode"),
+        ("/stream-html?fail=%E2%80%AE", "fail"),
+        ("/stream-html?mode=buffered&mode=in-order", "mode"),
+    ];
+    for (target, param) in cases {
+        let response = get(server.addr, target).await;
+        assert_eq!(response.status, 400, "{target}");
+        assert!(
+            response.text().contains(&format!("`{param}`")),
+            "{target}: {}",
+            response.text()
+        );
+    }
+    for target in [
+        "/bench?;;;&&&==",
+        "/bench?delays=5&=x&unknown=%FF",
+        "/stream-html?item=%00%FF",
+    ] {
+        let response = get(server.addr, target).await;
+        assert!(response.status < 500, "{target}: {}", response.status);
+    }
+}
+
+#[tokio::test]
+async fn bad_range_headers_never_break_a_file_response() {
+    let server = Server::start();
+    let many = (0..1000)
+        .map(|i| format!("{i}-{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let ranges = [
+        "bytes=abc",
+        "bytes=5-3",
+        "bytes=-",
+        "bytes=--1",
+        "bytes=99999999999999999999999-",
+        "bytes=0-99999999999999999999999",
+        "chars=0-1",
+        "bytes=0-1,",
+        "bytes= 0 - 1",
+        &format!("bytes={many}"),
+    ];
+    for range in ranges {
+        let header = format!("Range: {range}\r\n");
+        let response = get_with(server.addr, "/stream-video", &header).await;
+        assert!(
+            matches!(response.status, 200 | 206 | 416),
+            "{range}: {}",
+            response.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn other_methods_and_unknown_paths_are_clear_4xx() {
+    let server = Server::start();
+    for route in [
+        "/",
+        "/bench",
+        "/stream-html",
+        "/stream-video",
+        "/assets/site.css",
+        "/healthz",
+    ] {
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            let mut client = Client::connect(server.addr).await;
+            let response = client.request(method, route, "Content-Length: 0\r\n").await;
+            assert_eq!(response.status, 405, "{method} {route}");
+            assert_eq!(response.header("allow"), Some("GET, HEAD"));
+            assert_clear_4xx(&response, &format!("{method} {route}"));
+        }
+    }
+    for route in [
+        "/nope",
+        "/assets/../Cargo.toml",
+        "/assets/%2e%2e/Cargo.toml",
+        "/stream-html/extra",
+    ] {
+        let response = get(server.addr, route).await;
+        assert!(
+            matches!(response.status, 400 | 404),
+            "{route}: {}",
+            response.status
+        );
+        assert_clear_4xx(&response, route);
+        assert!(
+            !response.text().contains("[package]"),
+            "{route}: nothing from outside the assets"
+        );
+    }
+}
