@@ -10,6 +10,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Route, guard, middle
 use askama::Template;
 
 mod bench;
+mod data;
 mod headers;
 mod media;
 mod query;
@@ -71,6 +72,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/healthz").route(get_or_head().to(healthz)))
         .service(resource("/bench").route(get_or_head().to(bench::bench)))
         .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
+        .service(resource("/stream-data").route(get_or_head().to(data::stream_data)))
+        .service(resource("/streams-api").route(get_or_head().to(data::streams_api)))
         .configure(media::routes);
 }
 
