@@ -17,6 +17,8 @@ mod shutdown;
 mod nginx;
 // Hostile and malformed requests get clear 4xx answers.
 mod hostile;
+// A handler returning a Page directly, over HTTP/1.1 and HTTP/1.0.
+mod responder;
 // The showcase page: timing, failure knobs, 404, escaping.
 mod showcase;
 // Files through the streaming responder: media routes, ranges vs actix-files,
@@ -24,5 +26,3 @@ mod showcase;
 mod media;
 // `--video-upstream`: the proxy against a second local server.
 mod proxy;
-// `/stream-data` paced NDJSON and its `400`s; the `/streams-api` page.
-mod data;
