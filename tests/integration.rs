@@ -26,3 +26,5 @@ mod showcase;
 mod media;
 // `--video-upstream`: the proxy against a second local server.
 mod proxy;
+// `/stream-data` paced NDJSON and its `400`s; the `/streams-api` page.
+mod data;
