@@ -45,6 +45,10 @@ struct Args {
     /// Most bytes of request header names and values; more gets 431.
     #[arg(long, default_value_t = 16_384, value_name = "BYTES")]
     max_header_bytes: usize,
+    /// Seconds sent data may go unacknowledged (a client that stopped
+    /// reading) before the connection is dropped.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    send_timeout_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ async fn run(args: Args) -> io::Result<()> {
                 max_connections: args.max_connections,
                 max_target: args.max_target_bytes,
                 max_headers: args.max_header_bytes,
+                send_timeout: Duration::from_secs(args.send_timeout_secs),
             },
         },
     )?;

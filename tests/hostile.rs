@@ -197,3 +197,34 @@ async fn other_methods_and_unknown_paths_are_clear_4xx() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
+    let server = Server::start_with(&["--send-timeout-secs", "1"], &[]);
+    // 64 sections of 1 MiB: far more than the kernel's socket buffers hold.
+    let delays = vec!["0"; 64].join(",");
+    let target = format!("/bench?delays={delays}&bytes=1048576&mode=in-order");
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Not reading: the server's data stays unacknowledged once our buffer is full.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut sink = vec![0u8; 1 << 20];
+    let mut read = 0usize;
+    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) => return "closed",
+                Ok(n) => read += n,
+                Err(_) => return "reset",
+            }
+        }
+    })
+    .await
+    .unwrap_or("still open");
+    assert!(
+        read < 64 << 20,
+        "the whole page arrived ({read} bytes): the connection was kept"
+    );
+    assert_ne!(outcome, "still open");
+}

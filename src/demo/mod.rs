@@ -44,6 +44,9 @@ pub struct Limits {
     pub max_target: usize,
     /// Most bytes of request header names and values; more is a `431`.
     pub max_headers: usize,
+    /// How long sent data may go unacknowledged (a client that stopped
+    /// reading) before the connection is dropped (`TCP_USER_TIMEOUT`).
+    pub send_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +57,7 @@ impl Default for Limits {
             max_connections: 25_000,
             max_target: 8192,
             max_headers: 16_384,
+            send_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -100,6 +104,7 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     .client_request_timeout(limits.request_timeout)
     .keep_alive(limits.keep_alive)
     .max_connections(limits.max_connections)
+    .on_connect(move |conn, _| drop_stalled_after(conn, limits.send_timeout))
     // Without it, chunks stall ~40 ms on keep-alive connections (Nagle).
     .tcp_nodelay(true)
     // Notice a client's FIN at once, so its pending sections are dropped.
@@ -109,6 +114,17 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Has the kernel drop the connection when data it sent stays unacknowledged
+/// for `timeout`, window probes included: actix has no write timeout, and a
+/// client that stops reading would otherwise hold its connection forever.
+fn drop_stalled_after(conn: &dyn std::any::Any, timeout: std::time::Duration) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(err) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::warn!(error = %err, "TCP_USER_TIMEOUT could not be set");
+    }
 }
 
 /// A resource at `path` whose unsupported methods get a plain-text `405`.
