@@ -188,6 +188,10 @@ async fn the_streams_api_page_reads_the_feed_with_its_own_script() {
         response.header("content-type"),
         Some("text/html; charset=utf-8")
     );
+    let policy = response
+        .header("content-security-policy")
+        .unwrap_or_default();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
     let html = response.text();
     assert!(
         html.contains("data-src=\"/stream-data?n=7&#38;delay_ms=40\""),

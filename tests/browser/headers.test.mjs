@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { BenchPage, ShowcasePage, harness, watchErrors } from './helpers.mjs';
+import { BenchPage, ShowcasePage, StreamsApiPage, harness, watchErrors } from './helpers.mjs';
 
 // As in bench.test.mjs: never early, and late by at most this much.
 const LATE_MS = 800;
@@ -35,6 +35,13 @@ const cspPages = {
     const showcase = new ShowcasePage(page, h.server.url);
     const response = await showcase.start();
     await showcase.finished();
+    return response;
+  },
+  '/streams-api': async (page) => {
+    const demo = new StreamsApiPage(page, h.server.url);
+    const response = await demo.open('n=5&delay_ms=50');
+    await demo.waitForState(['done', 'error']);
+    assert.equal(await demo.state(), 'done');
     return response;
   },
 };
