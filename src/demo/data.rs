@@ -5,7 +5,7 @@
 use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder as _};
 use askama::Template;
 use bytes::Bytes;
@@ -93,20 +93,12 @@ fn parse_in<T: std::str::FromStr + PartialOrd>(
 pub(crate) async fn stream_data(req: HttpRequest) -> Result<HttpResponse, QueryError> {
     let start = Instant::now();
     let query = DataQuery::parse(req.query_string())?;
-    let streamed = Streamed::new(feed(query, start))
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        )
-        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
-        .header(
-            HeaderName::from_static("x-accel-buffering"),
-            HeaderValue::from_static("no"),
-        )
-        .header(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+    // A live feed needs what a progressive page needs (no caching, no proxy
+    // buffering, no sniffing), under its own type.
+    let streamed = Streamed::html(feed(query, start)).header(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     Ok(streamed.respond_to(&req))
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { BenchPage, harness, watchErrors } from './helpers.mjs';
+import { BenchPage, useHarness, watchErrors } from './helpers.mjs';
 
 // Generous margins for 2 noisy cores: a section is never visible before its
 // delay, and is visible by its delay plus this.
@@ -15,13 +15,7 @@ const EARLY_MS = 25;
 const DELAYS = [1200, 300, 700];
 const RESOLVE_ORDER = ['s1', 's2', 's0'];
 
-let h;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 /** Asserts each section appeared within its window after the request. */
 function assertOnTime(ready, delays) {
@@ -71,12 +65,7 @@ describe('/bench out-of-order', () => {
   });
 
   test('the final DOM keeps document order', async () => {
-    const slots = await bench.slots();
-    assert.deepEqual(
-      slots.map((s) => s.id),
-      ['s0', 's1', 's2'],
-    );
-    slots.forEach((slot, i) => assert.match(slot.text, new RegExp(`^section ${i} ready`)));
+    await bench.assertFilledInDocumentOrder(DELAYS.length);
   });
 
   test('no loading text or staging markup is left', async () => {
@@ -105,15 +94,7 @@ describe('/bench with JavaScript disabled', () => {
         timeout: 30_000,
       });
       assert.equal(response.status(), 200);
-      const bench = new BenchPage(page, h.server.url);
-      const slots = await bench.slots();
-      assert.deepEqual(
-        slots.map((s) => s.id),
-        ['s0', 's1', 's2'],
-      );
-      slots.forEach((slot, i) => assert.match(slot.text, new RegExp(`^section ${i} ready`)));
-      const body = await page.locator('body').textContent();
-      assert.ok(!body.includes('loading'), 'no fallback text is left');
+      await new BenchPage(page, h.server.url).assertFilledInDocumentOrder(3);
       assert.equal(await page.locator('template, script').count(), 0, 'no script or template at all');
       await page.close();
     });
@@ -122,15 +103,8 @@ describe('/bench with JavaScript disabled', () => {
   test('out-of-order fills every slot natively, the browser applying <template for>', async () => {
     const page = await context.newPage();
     await page.goto(h.url('/bench?delays=600,100,300'), { waitUntil: 'load', timeout: 30_000 });
-    const bench = new BenchPage(page, h.server.url);
-    const slots = await bench.slots();
-    assert.deepEqual(
-      slots.map((s) => s.id),
-      ['s0', 's1', 's2'],
-    );
-    slots.forEach((slot, i) => assert.match(slot.text, new RegExp(`^section ${i} ready`)));
+    await new BenchPage(page, h.server.url).assertFilledInDocumentOrder(3);
     assert.equal(await page.locator('template').count(), 0, 'every late template was applied');
-    assert.ok(!(await page.locator('body').textContent()).includes('loading'));
     await page.close();
   });
 

@@ -2,21 +2,15 @@
 // compressed pages still paint progressively.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { BenchPage, ShowcasePage, StreamsApiPage, harness, watchErrors } from './helpers.mjs';
+import { BenchPage, ShowcasePage, StreamsApiPage, useHarness, watchErrors } from './helpers.mjs';
 
 // As in bench.test.mjs: never early, and late by at most this much.
 const LATE_MS = 800;
 const EARLY_MS = 25;
 
-let h;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 /** Records every CSP violation the page reports, from its first byte. */
 function violationRecorder() {

@@ -2,12 +2,15 @@
 // headless Chromium (Debian's, never a downloaded build), and page objects
 // that record what a page did while it streamed.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
@@ -145,6 +148,21 @@ export async function harness() {
 }
 
 /**
+ * Registers `before` and `after` hooks that give the calling test file one
+ * harness; its fields are there once the `before` hook has run.
+ */
+export function useHarness() {
+  const h = {};
+  before(async () => {
+    Object.assign(h, await harness());
+  });
+  after(async () => {
+    await h.close?.();
+  });
+  return h;
+}
+
+/**
  * Collects a page's console errors and uncaught exceptions. A missing
  * `/favicon.ico` is the browser's own request, not the page's, so its 404
  * is not counted.
@@ -230,6 +248,21 @@ export class BenchPage {
     return this.page.locator('pp-slot').evaluateAll((slots) =>
       slots.map((slot) => ({ id: slot.id, text: slot.textContent })),
     );
+  }
+
+  /**
+   * Asserts that slots `s0`…`s{count-1}` are in document order, each with
+   * its content, and that no fallback text is left.
+   */
+  async assertFilledInDocumentOrder(count) {
+    const slots = await this.slots();
+    assert.deepEqual(
+      slots.map((s) => s.id),
+      Array.from({ length: count }, (_, i) => `s${i}`),
+    );
+    slots.forEach((slot, i) => assert.match(slot.text, new RegExp(`^section ${i} ready`)));
+    const body = await this.page.locator('body').textContent();
+    assert.ok(!body.includes('loading'), 'no fallback text is left');
   }
 
   /** Pagepipe's staging markup still in the document. */

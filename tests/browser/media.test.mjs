@@ -2,19 +2,13 @@
 // the video plays and seeks with byte ranges, the image decodes.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { fixturePage, harness, watchErrors } from './helpers.mjs';
+import { fixturePage, useHarness, watchErrors } from './helpers.mjs';
 
 const HAVE_CURRENT_DATA = 2;
 
-let h;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 describe('<video src=/stream-video>', () => {
   test('reaches HAVE_CURRENT_DATA, seeks to the middle, and was served with 206', async () => {

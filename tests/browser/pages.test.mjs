@@ -3,17 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { BenchPage, ShowcasePage, StreamsApiPage, harness, watchErrors } from './helpers.mjs';
+import { BenchPage, ShowcasePage, StreamsApiPage, useHarness, watchErrors } from './helpers.mjs';
 
-let h;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 describe('/stream-html', () => {
   test('completes with every placeholder filled, screenshots at first paint and at the end', async () => {

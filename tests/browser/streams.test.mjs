@@ -2,20 +2,14 @@
 // ReadableStream pipe and renders each record as it arrives.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { StreamsApiPage, harness, watchErrors } from './helpers.mjs';
+import { StreamsApiPage, useHarness, watchErrors } from './helpers.mjs';
 
 const N = 8;
 const GAP_MS = 300;
 
-let h;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 describe('/streams-api', () => {
   test('shows the first record before the last one arrives, then reports done', async () => {
