@@ -1,13 +1,13 @@
 //! [`Streamed`], the one responder behind pages, files and proxied media: a
-//! status, headers, an optional length and a body stream, turned into an
-//! actix response.
+//! status, headers, an optional length and a body stream (or a complete
+//! body), turned into an actix response.
 
 use std::io;
 
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode, Version};
-use actix_web::{HttpRequest, HttpResponse, Responder};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, Responder};
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
@@ -22,7 +22,15 @@ pub struct Streamed {
     status: StatusCode,
     headers: HeaderMap,
     length: Option<u64>,
-    body: LocalBoxStream<'static, io::Result<Bytes>>,
+    body: Body,
+    /// Compress a complete body here, by the request's `Accept-Encoding`.
+    compress: bool,
+}
+
+/// A response body: streamed, or complete in memory.
+enum Body {
+    Stream(LocalBoxStream<'static, io::Result<Bytes>>),
+    Complete(Bytes),
 }
 
 impl Streamed {
@@ -32,39 +40,50 @@ impl Streamed {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             length: None,
-            body: body.boxed_local(),
+            body: Body::Stream(body.boxed_local()),
+            compress: false,
         }
     }
 
     /// A response whose whole body is `bytes`, with its length.
     pub fn complete(bytes: Bytes) -> Self {
         let length = bytes.len() as u64;
-        Self::new(stream::once(async { Ok(bytes) })).length(length)
+        let mut streamed = Self::new(stream::empty()).length(length);
+        streamed.body = Body::Complete(bytes);
+        streamed
     }
 
     /// A streamed HTML page, with the headers a progressive page needs:
     /// a charset, no caching, no proxy buffering, no sniffing.
     pub fn html(body: impl Stream<Item = io::Result<Bytes>> + 'static) -> Self {
-        Self::new(body)
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            )
-            .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
-            .header(
-                HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            )
-            .header(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            )
+        Self::new(body).with_html_headers()
     }
 
-    /// A complete HTML page: [`Streamed::html`] with a known length.
+    fn with_html_headers(self) -> Self {
+        self.header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+        .header(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        )
+        .header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+    }
+
+    /// A complete HTML page: [`Streamed::html`]'s headers and a known length.
+    ///
+    /// It is compressed here when the request accepts brotli or gzip, so it
+    /// keeps an exact `Content-Length` (a compressing middleware would turn
+    /// it into a chunked stream).
     pub fn html_complete(bytes: Bytes) -> Self {
-        let length = bytes.len() as u64;
-        Self::html(stream::once(async { Ok(bytes) })).length(length)
+        let mut streamed = Self::complete(bytes).with_html_headers();
+        streamed.compress = true;
+        streamed
     }
 
     /// Sets the status.
@@ -99,7 +118,7 @@ impl std::fmt::Debug for Streamed {
 impl Responder for Streamed {
     type Body = BoxBody;
 
-    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+    fn respond_to(mut self, req: &HttpRequest) -> HttpResponse {
         // These statuses never have a body, so they get no framing either.
         if matches!(
             self.status,
@@ -110,14 +129,28 @@ impl Responder for Streamed {
             *res.headers_mut() = self.headers;
             return res;
         }
+        if let Body::Complete(bytes) = &self.body
+            && self.compress
+            && !self.headers.contains_key(header::CONTENT_ENCODING)
+        {
+            self.headers
+                .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if let Some((coding, compressed)) = compress(req, bytes) {
+                self.headers
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+                self.length = Some(compressed.len() as u64);
+                self.body = Body::Complete(compressed);
+            }
+        }
         let head_only = req.method() == Method::HEAD;
-        let body = match (self.length, head_only) {
-            (Some(length), true) => {
+        let body = match (self.body, self.length, head_only) {
+            (_, Some(length), true) => {
                 SizedStream::new(length, stream::empty::<io::Result<Bytes>>()).boxed()
             }
-            (Some(length), false) => SizedStream::new(length, self.body).boxed(),
-            (None, true) => BodyStream::new(stream::empty::<io::Result<Bytes>>()).boxed(),
-            (None, false) => BodyStream::new(self.body).boxed(),
+            (_, None, true) => BodyStream::new(stream::empty::<io::Result<Bytes>>()).boxed(),
+            (Body::Complete(bytes), _, false) => BoxBody::new(bytes),
+            (Body::Stream(body), Some(length), false) => SizedStream::new(length, body).boxed(),
+            (Body::Stream(body), None, false) => BodyStream::new(body).boxed(),
         };
         let mut res = HttpResponse::with_body(self.status, body);
         *res.headers_mut() = self.headers;
@@ -127,5 +160,33 @@ impl Responder for Streamed {
             head.set_connection_type(ConnectionType::Close);
         }
         res
+    }
+}
+
+/// `bytes` compressed with the coding `req` prefers among brotli and gzip, at
+/// the fast levels actix's `Compress` uses; `None` when it accepts neither.
+/// Small bodies are compressed too: left alone, a compressing middleware
+/// would take them and drop their length.
+fn compress(req: &HttpRequest, bytes: &[u8]) -> Option<(&'static str, Bytes)> {
+    use std::io::Write as _;
+
+    let accepted = req.get_header::<header::AcceptEncoding>()?;
+    let supported = [header::Encoding::brotli(), header::Encoding::gzip()];
+    let chosen = accepted.negotiate(supported.iter())?;
+    if chosen == header::Encoding::brotli() {
+        let mut out = Vec::with_capacity(bytes.len() / 3);
+        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 3, 22);
+        writer.write_all(bytes).ok()?;
+        drop(writer);
+        Some(("br", Bytes::from(out)))
+    } else if chosen == header::Encoding::gzip() {
+        let mut writer = flate2::write::GzEncoder::new(
+            Vec::with_capacity(bytes.len() / 3),
+            flate2::Compression::fast(),
+        );
+        writer.write_all(bytes).ok()?;
+        Some(("gzip", Bytes::from(writer.finish().ok()?)))
+    } else {
+        None
     }
 }

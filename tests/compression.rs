@@ -74,3 +74,46 @@ async fn a_compressed_file_gets_a_weak_etag() {
     assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
     assert_eq!(gzipped.header("etag"), Some(format!("W/{strong}").as_str()));
 }
+
+#[tokio::test]
+async fn a_buffered_page_is_compressed_whole_and_keeps_its_length() {
+    use std::io::Read as _;
+    let server = Server::start();
+    for (encoding, header) in [
+        ("gzip", "Accept-Encoding: gzip\r\n"),
+        ("br", "Accept-Encoding: gzip, br\r\n"),
+    ] {
+        let response = get_with(
+            server.addr,
+            "/bench?delays=10,20&bytes=4096&mode=buffered",
+            header,
+        )
+        .await;
+        assert_eq!(response.header("content-encoding"), Some(encoding));
+        assert!(
+            response.header("transfer-encoding").is_none(),
+            "{encoding}: not chunked"
+        );
+        let body = response.body();
+        assert_eq!(
+            response.header("content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        let mut text = String::new();
+        match encoding {
+            "gzip" => flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text),
+            _ => brotli::Decompressor::new(&body[..], 4096).read_to_string(&mut text),
+        }
+        .unwrap();
+        assert!(
+            text.contains("section 1 ready") && text.ends_with("</html>"),
+            "{encoding}"
+        );
+    }
+    let identity = get_with(server.addr, "/bench?delays=10&mode=buffered", "").await;
+    assert!(identity.header("content-encoding").is_none());
+    assert_eq!(
+        identity.header("content-length"),
+        Some(identity.body().len().to_string().as_str())
+    );
+}

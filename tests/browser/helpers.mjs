@@ -111,13 +111,13 @@ function killQuietly(pid, signal) {
 }
 
 /**
- * Launches headless Chromium. Playwright gives every launch a fresh,
- * temporary user-data-dir and removes it on close.
+ * Launches headless Chromium with extra `args`. Playwright gives every launch
+ * a fresh, temporary user-data-dir and removes it on close.
  */
-export async function launchBrowser() {
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     headless: true,
     timeout: 30_000,
   });
@@ -125,13 +125,13 @@ export async function launchBrowser() {
 
 /**
  * One server and one browser for a test file: call in `before`, and
- * `close()` in `after`.
+ * `close()` in `after`. `browserArgs` are extra Chromium flags.
  */
-export async function harness() {
+export async function harness({ browserArgs = [] } = {}) {
   const server = await startServer();
   let browser;
   try {
-    browser = await launchBrowser();
+    browser = await launchBrowser({ args: browserArgs });
   } catch (err) {
     await server.stop();
     throw err;
@@ -149,12 +149,13 @@ export async function harness() {
 
 /**
  * Registers `before` and `after` hooks that give the calling test file one
- * harness; its fields are there once the `before` hook has run.
+ * harness (`options` as for `harness`); its fields are there once the
+ * `before` hook has run.
  */
-export function useHarness() {
+export function useHarness(options = {}) {
   const h = {};
   before(async () => {
-    Object.assign(h, await harness());
+    Object.assign(h, await harness(options));
   });
   after(async () => {
     await h.close?.();
