@@ -10,7 +10,6 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use bytes::Bytes;
 use futures_util::{TryStreamExt as _, stream};
 
 use crate::Streamed;
@@ -177,24 +176,15 @@ fn content_length(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 
 fn bad_gateway(reason: &str) -> Streamed {
     tracing::warn!(reason, "upstream failed");
-    text(StatusCode::BAD_GATEWAY, format!("bad gateway: {reason}\n"))
+    Streamed::text(StatusCode::BAD_GATEWAY, format!("bad gateway: {reason}\n"))
 }
 
 fn not_allowed() -> Streamed {
-    text(
+    Streamed::text(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed: the upstream is relayed for GET and HEAD only\n".to_owned(),
     )
     .header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
-}
-
-fn text(status: StatusCode, message: String) -> Streamed {
-    Streamed::complete(Bytes::from(message))
-        .status(status)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )
 }
 
 #[cfg(test)]

@@ -53,6 +53,16 @@ impl Streamed {
         streamed
     }
 
+    /// A complete plain-text response, such as an error message.
+    pub fn text(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::complete(Bytes::from(message.into()))
+            .status(status)
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )
+    }
+
     /// A streamed HTML page, with the headers a progressive page needs:
     /// a charset, no caching, no proxy buffering, no sniffing.
     pub fn html(body: impl Stream<Item = io::Result<Bytes>> + 'static) -> Self {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use bytes::Bytes;
 use futures_util::stream;
 
 use crate::Streamed;
@@ -214,7 +213,7 @@ fn precondition_failed(opened: &Opened) -> Streamed {
     let reason = "precondition failed: If-Match or If-Unmodified-Since does not hold \
                   for the current file\n";
     described(
-        text(StatusCode::PRECONDITION_FAILED, reason.to_owned()),
+        Streamed::text(StatusCode::PRECONDITION_FAILED, reason.to_owned()),
         opened,
     )
 }
@@ -224,7 +223,7 @@ fn unsatisfiable(opened: &Opened) -> Streamed {
         "range not satisfiable: the file is {} bytes long\n",
         opened.len
     );
-    text(StatusCode::RANGE_NOT_SATISFIABLE, reason)
+    Streamed::text(StatusCode::RANGE_NOT_SATISFIABLE, reason)
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
         .header(
             header::CONTENT_RANGE,
@@ -243,7 +242,7 @@ fn refused(refusal: &Refusal) -> Streamed {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let streamed = text(status, format!("{refusal}\n"));
+    let streamed = Streamed::text(status, format!("{refusal}\n"));
     match refusal {
         Refusal::MethodNotAllowed => {
             streamed.header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
@@ -274,16 +273,6 @@ fn represented(streamed: Streamed, opened: &Opened) -> Streamed {
         .header(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        )
-}
-
-/// A complete plain-text response.
-fn text(status: StatusCode, message: String) -> Streamed {
-    Streamed::complete(Bytes::from(message))
-        .status(status)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
         )
 }
 
