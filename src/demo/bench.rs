@@ -140,9 +140,13 @@ pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> Result<HttpResponse
         .mode(mode)
         .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
     for (i, delay) in query.delays.iter().enumerate() {
-        let ready_at = start + Duration::from_millis(*delay);
+        // A zero delay is ready at once: sleeping until an instant already
+        // passed still waits for the timer's next tick, about 1 ms.
+        let ready_at = (*delay > 0).then(|| start + Duration::from_millis(*delay));
         let content = async move {
-            sleep_until(ready_at).await;
+            if let Some(ready_at) = ready_at {
+                sleep_until(ready_at).await;
+            }
             Ok::<_, Infallible>(BenchSection { i, filler })
         };
         page = page.section(Section::new(format!("s{i}"), BenchFallback { i }, content));
@@ -206,6 +210,32 @@ mod tests {
         ];
         for (query, param) in cases {
             assert_eq!(param_of(query), param, "{query}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn zero_delays_resolve_without_waiting_for_a_timer() {
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+
+        use actix_web::body::MessageBody as _;
+
+        let req = actix_web::test::TestRequest::get()
+            .uri("/bench?delays=0,0,0&bytes=16")
+            .to_http_request();
+        let mut body = bench(req, Nonce::new()).await.unwrap().into_body();
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let mut html = Vec::new();
+        loop {
+            match Pin::new(&mut body).poll_next(&mut cx) {
+                Poll::Ready(Some(chunk)) => html.extend_from_slice(&chunk.unwrap()),
+                Poll::Ready(None) => break,
+                Poll::Pending => panic!("a page of zero delays waited after {} bytes", html.len()),
+            }
+        }
+        let html = String::from_utf8(html).unwrap();
+        for i in 0..3 {
+            assert!(html.contains(&format!("section {i} ready")), "{html}");
         }
     }
 
