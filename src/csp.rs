@@ -55,6 +55,12 @@ impl fmt::Display for Nonce {
     }
 }
 
+impl From<Nonce> for String {
+    fn from(nonce: Nonce) -> String {
+        nonce.0.to_string()
+    }
+}
+
 impl FromRequest for Nonce {
     type Error = std::convert::Infallible;
     type Future = Ready<Result<Self, Self::Error>>;

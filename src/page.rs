@@ -245,7 +245,7 @@ impl askama::filters::HtmlSafe for Slot {}
 /// async fn lamp(nonce: Nonce) -> Page {
 ///     Page::new(Shell)
 ///         .section(Section::new("stock", Checking, stock()))
-///         .nonce(nonce.as_str())
+///         .nonce(nonce)
 /// }
 ///
 /// let app = App::new().route("/lamp", web::get().to(lamp));

@@ -136,7 +136,7 @@ pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> Result<HttpResponse
         mode: mode.as_str(),
     };
     let mut page = Page::new(shell)
-        .nonce(nonce.as_str())
+        .nonce(nonce)
         .mode(mode)
         .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
     for (i, delay) in query.delays.iter().enumerate() {

@@ -103,7 +103,7 @@ pub(crate) async fn stream_html(
     let mut page = sections
         .into_iter()
         .fold(Page::new(Shell { product }), Page::section)
-        .nonce(nonce.as_str())
+        .nonce(nonce)
         .deadline(DEADLINE);
     if let Some(mode) = query.mode {
         page = page.mode(mode);
