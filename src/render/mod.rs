@@ -221,6 +221,9 @@ fn out_of_order(
         let tail = take_tail(&mut parts);
         let mut buf = BytesMut::new();
         write_placeholders(&mut buf, &parts, &sections, &wire);
+        // The shell's markup is sent: free it rather than hold it while
+        // sections are pending.
+        drop(parts);
         yield Ok(buf.split().freeze());
         while let Some((key, resolved)) = sections.next().await {
             wire.open_late(&mut buf, sections.id(key));

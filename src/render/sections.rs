@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
+use memchr::memmem;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -285,18 +287,13 @@ fn split(
     mut key_of: impl FnMut(&str) -> Result<usize, Error>,
 ) -> Result<Vec<Part>, Error> {
     let html = Bytes::from(html);
-    let mut open = [0u8; 4];
-    let open = wire::MARK_OPEN.encode_utf8(&mut open).as_bytes().to_vec();
-    let needle = [open.as_slice(), wire::mark_token().as_bytes()].concat();
-    let mut close = [0u8; 4];
-    let close = wire::MARK_CLOSE.encode_utf8(&mut close).as_bytes().to_vec();
-
+    let (open, close) = markers();
     let mut parts = Vec::new();
     let mut pos = 0;
-    while let Some(found) = memchr::memmem::find(&html[pos..], &needle) {
+    while let Some(found) = open.find(&html[pos..]) {
         let start = pos + found;
-        let id_start = start + needle.len();
-        let Some(len) = memchr::memmem::find(&html[id_start..], &close) else {
+        let id_start = start + open.needle().len();
+        let Some(len) = close.find(&html[id_start..]) else {
             break;
         };
         let id = std::str::from_utf8(&html[id_start..id_start + len]).expect("slot marker is text");
@@ -305,7 +302,7 @@ fn split(
             parts.push(Part::Html(html.slice(pos..start)));
         }
         parts.push(Part::Slot(key));
-        pos = id_start + len + close.len();
+        pos = id_start + len + close.needle().len();
     }
     if pos < html.len() {
         parts.push(Part::Html(html.slice(pos..)));
@@ -313,16 +310,45 @@ fn split(
     Ok(parts)
 }
 
+/// Searchers for the start of a slot marker (with this process's token) and
+/// for its end, built once: building one costs more than a short search.
+fn markers() -> &'static (memmem::Finder<'static>, memmem::Finder<'static>) {
+    static MARKERS: OnceLock<(memmem::Finder<'static>, memmem::Finder<'static>)> = OnceLock::new();
+    MARKERS.get_or_init(|| {
+        let mut open = [0u8; 4];
+        let open = wire::MARK_OPEN.encode_utf8(&mut open).as_bytes();
+        let needle = [open, wire::mark_token().as_bytes()].concat();
+        let mut close = [0u8; 4];
+        let close = wire::MARK_CLOSE.encode_utf8(&mut close).as_bytes();
+        (
+            memmem::Finder::new(&needle).into_owned(),
+            memmem::Finder::new(close).into_owned(),
+        )
+    })
+}
+
 /// Takes the closing `</body>` and what follows it off the end of the shell,
-/// so late sections can be written inside the body.
+/// so late sections can be written inside the body. The tail is copied, so
+/// the shell's markup can be freed once it is sent.
 pub(super) fn take_tail(parts: &mut Vec<Part>) -> Option<Bytes> {
     let Some(Part::Html(last)) = parts.last_mut() else {
         return None;
     };
-    let at = memchr::memmem::rfind(&last.to_ascii_lowercase(), b"</body")?;
-    let tail = last.split_off(at);
+    let at = rfind_body_end(last)?;
+    let tail = Bytes::copy_from_slice(&last[at..]);
+    last.truncate(at);
     if last.is_empty() {
         parts.pop();
     }
     Some(tail)
+}
+
+/// Where the last `</body` in any case starts, searching back from the end
+/// `<` by `<` without copying the markup.
+fn rfind_body_end(html: &[u8]) -> Option<usize> {
+    memchr::memrchr_iter(b'<', html).find(|&at| {
+        html[at..]
+            .get(..6)
+            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"</body"))
+    })
 }

@@ -170,6 +170,27 @@ async fn out_of_order_sends_the_runtime_once_and_holds_body_end_back() {
     assert!(rest.ends_with("</body></html>"));
 }
 
+#[derive(Template)]
+#[template(
+    source = "<HTML><Body><p>a &lt; b</p>{{ s }}</BODY >\n<!-- <b> -->\n</HTML>",
+    ext = "html"
+)]
+struct ShoutingShell {
+    s: Slot,
+}
+
+#[tokio::test]
+async fn late_sections_go_before_a_closing_body_tag_in_any_case() {
+    let page =
+        Page::new(ShoutingShell { s: slot("s0") }).section(Section::new("s0", text("…"), async {
+            Ok::<_, BoxError>(text("ready"))
+        }));
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert!(!chunks[0].contains("BODY"), "{chunks:?}");
+    assert!(chunks[1].contains("<template for=\"s0\">ready</template>"));
+    assert_eq!(chunks.last().unwrap(), "</BODY >\n<!-- <b> -->\n</HTML>");
+}
+
 #[tokio::test]
 async fn in_order_waits_for_every_earlier_section() {
     let (page, senders) = channel_page(3);
