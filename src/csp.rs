@@ -28,7 +28,12 @@ impl Nonce {
         let mut bytes = [0u8; 16];
         // Without an OS random source there is no safe nonce to hand out.
         getrandom::fill(&mut bytes).expect("the OS provides randomness");
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let hex: String = bytes
+            .iter()
+            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]])
+            .map(char::from)
+            .collect();
         Self(hex.into())
     }
 
@@ -105,6 +110,21 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert!(wire::validate_nonce(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn nonces_are_32_lowercase_hex_digits() {
+        for _ in 0..100 {
+            let nonce = Nonce::new();
+            assert_eq!(nonce.as_str().len(), 32);
+            assert!(
+                nonce
+                    .as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{nonce}"
+            );
+        }
     }
 
     #[actix_web::test]
