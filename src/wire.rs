@@ -146,17 +146,32 @@ fn put_all(buf: &mut BytesMut, parts: &[&str]) {
 /// parses as the same JSON.
 pub fn script_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     let json = serde_json::to_string(value)?;
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
+    let bytes = json.as_bytes();
+    // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+    let Some(first) = bytes
+        .iter()
+        .position(|b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
+    else {
+        // The usual case: nothing to escape, no copy.
+        return Ok(json);
+    };
+    let mut out = String::with_capacity(json.len() + 32);
+    // Unescaped runs are copied whole; every cut is at a char boundary.
+    let mut copied = 0;
+    for (at, byte) in bytes.iter().enumerate().skip(first) {
+        let (escape, len) = match byte {
+            b'<' => ("\\u003c", 1),
+            b'>' => ("\\u003e", 1),
+            b'&' => ("\\u0026", 1),
+            0xE2 if bytes[at + 1..].starts_with(&[0x80, 0xA8]) => ("\\u2028", 3),
+            0xE2 if bytes[at + 1..].starts_with(&[0x80, 0xA9]) => ("\\u2029", 3),
+            _ => continue,
+        };
+        out.push_str(&json[copied..at]);
+        out.push_str(escape);
+        copied = at + len;
     }
+    out.push_str(&json[copied..]);
     Ok(out)
 }
 
@@ -245,6 +260,19 @@ mod tests {
             2
         );
         assert!(out.find("for=\"a\"").unwrap() < out.find("for=\"b\"").unwrap());
+    }
+
+    #[test]
+    fn script_json_escapes_only_what_a_script_element_cannot_hold() {
+        let value = "a<b>c&d\u{2028}e\u{2029}f \u{20ac} \u{2027} \u{e9} </script><!--";
+        let json = script_json(value).unwrap();
+        assert_eq!(
+            json,
+            "\"a\\u003cb\\u003ec\\u0026d\\u2028e\\u2029f \u{20ac} \u{2027} \u{e9} \\u003c/script\\u003e\\u003c!--\""
+        );
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), value);
+        assert_eq!(script_json("plain \u{e9}").unwrap(), "\"plain \u{e9}\"");
+        assert_eq!(script_json("<").unwrap(), "\"\\u003c\"");
     }
 
     #[test]
