@@ -3,12 +3,11 @@
 //! slow reader holds back the reads (actix pulls the stream).
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::ops::RangeInclusive;
-use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt as _};
 
 use super::range::Multipart;
@@ -50,12 +49,58 @@ pub(crate) fn multipart(
         .chain(stream::once(async move { Ok(tail) }))
 }
 
-/// Reads exactly `len` bytes at `offset` off the async threads.
+/// Reads exactly `len` bytes at `offset` off the async threads, into a
+/// buffer that is never zeroed first. Only one read of a response runs at a
+/// time, so moving the shared file's cursor is safe.
 async fn read_at(file: Arc<File>, offset: u64, len: usize) -> io::Result<(Arc<File>, Bytes)> {
     let read = tokio::task::spawn_blocking(move || {
-        let mut buf = BytesMut::zeroed(len);
-        file.read_exact_at(&mut buf, offset)?;
-        Ok::<_, io::Error>((file, buf.freeze()))
+        let mut buf = Vec::with_capacity(len);
+        let mut cursor = &*file;
+        cursor.seek(SeekFrom::Start(offset))?;
+        cursor.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being sent",
+            ));
+        }
+        Ok::<_, io::Error>((file, Bytes::from(buf)))
     });
     read.await.map_err(io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use futures_util::TryStreamExt as _;
+
+    use super::*;
+
+    fn file_of(bytes: &[u8]) -> (tempfile::NamedTempFile, Arc<File>) {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(bytes).unwrap();
+        let file = Arc::new(File::open(tmp.path()).unwrap());
+        (tmp, file)
+    }
+
+    #[tokio::test]
+    async fn chunks_hold_exactly_the_range() {
+        let bytes: Vec<u8> = (0..CHUNK * 2 + 100).map(|i| (i % 251) as u8).collect();
+        let (_tmp, file) = file_of(&bytes);
+        let end = (CHUNK * 2 + 10) as u64;
+        let chunks: Vec<Bytes> = section(file, 5..=end).try_collect().await.unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks.concat(), &bytes[5..=end as usize]);
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_the_range_ends_the_stream_with_an_error() {
+        let (_tmp, file) = file_of(&[7; 1000]);
+        let err = section(file, 0..=1999)
+            .try_collect::<Vec<Bytes>>()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
 }
