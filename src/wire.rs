@@ -90,7 +90,7 @@ impl Wire {
 
     /// Closes a slot.
     pub(crate) fn close_slot(&self, buf: &mut BytesMut) {
-        buf.put_slice(b"</pp-slot>");
+        buf.put_slice(CLOSE_SLOT.as_bytes());
     }
 
     /// Writes the slot of section `id` holding `fallback` between the
@@ -98,10 +98,10 @@ impl Wire {
     pub(crate) fn placeholder(&self, buf: &mut BytesMut, id: &str, fallback: &[u8]) {
         put_all(
             buf,
-            &["<pp-slot id=\"", id, "\"><?start name=\"", id, "\">"],
+            &[PLACEHOLDER[0], id, PLACEHOLDER[1], id, PLACEHOLDER[2]],
         );
         buf.put_slice(fallback);
-        buf.put_slice(b"<?end></pp-slot>");
+        buf.put_slice(PLACEHOLDER[3].as_bytes());
     }
 
     /// Opens the late chunk of section `id`, sending the runtime first if
@@ -109,28 +109,61 @@ impl Wire {
     pub(crate) fn open_late(&mut self, buf: &mut BytesMut, id: &str) {
         if !self.runtime_sent {
             self.runtime_sent = true;
-            put_all(
-                buf,
-                &["<script", &self.nonce_attr, ">", RUNTIME, "</script>"],
-            );
+            put_all(buf, &self.runtime());
         }
-        put_all(buf, &["<template for=\"", id, "\">"]);
+        put_all(buf, &late_open(id));
     }
 
     /// Closes a late chunk with the call that moves it into its slot.
     pub(crate) fn close_late(&self, buf: &mut BytesMut) {
-        put_all(
-            buf,
-            &[
-                "</template><script",
-                &self.nonce_attr,
-                ">",
-                CALL,
-                "</script>",
-            ],
-        );
+        put_all(buf, &self.late_close());
+    }
+
+    /// How many bytes [`Wire::open_late`] and [`Wire::close_late`] write
+    /// around section `id`'s content, so its chunk is allocated once.
+    pub(crate) fn late_markup_len(&self, id: &str) -> usize {
+        let len = |parts: &[&str]| parts.iter().map(|part| part.len()).sum::<usize>();
+        let runtime = if self.runtime_sent {
+            0
+        } else {
+            len(&self.runtime())
+        };
+        runtime + len(&late_open(id)) + len(&self.late_close())
+    }
+
+    fn runtime(&self) -> [&str; 5] {
+        ["<script", &self.nonce_attr, ">", RUNTIME, "</script>"]
+    }
+
+    fn late_close(&self) -> [&str; 5] {
+        [
+            "</template><script",
+            &self.nonce_attr,
+            ">",
+            CALL,
+            "</script>",
+        ]
     }
 }
+
+fn late_open(id: &str) -> [&str; 3] {
+    ["<template for=\"", id, "\">"]
+}
+
+/// The end of a slot.
+pub(crate) const CLOSE_SLOT: &str = "</pp-slot>";
+
+/// A placeholder's markup around its id (twice) and its fallback.
+const PLACEHOLDER: [&str; 4] = [
+    "<pp-slot id=\"",
+    "\"><?start name=\"",
+    "\">",
+    "<?end></pp-slot>",
+];
+
+/// Bytes of a placeholder besides its id (twice) and its fallback.
+pub(crate) const PLACEHOLDER_MARKUP: usize =
+    PLACEHOLDER[0].len() + PLACEHOLDER[1].len() + PLACEHOLDER[2].len() + PLACEHOLDER[3].len();
 
 fn put_all(buf: &mut BytesMut, parts: &[&str]) {
     for part in parts {
@@ -273,6 +306,34 @@ mod tests {
         assert_eq!(serde_json::from_str::<String>(&json).unwrap(), value);
         assert_eq!(script_json("plain \u{e9}").unwrap(), "\"plain \u{e9}\"");
         assert_eq!(script_json("<").unwrap(), "\"\\u003c\"");
+    }
+
+    #[test]
+    fn placeholder_markup_is_counted_exactly() {
+        let mut buf = BytesMut::new();
+        Wire::new(None).placeholder(&mut buf, "reviews", b"<p>...</p>");
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            "<pp-slot id=\"reviews\"><?start name=\"reviews\"><p>...</p><?end></pp-slot>"
+        );
+        assert_eq!(
+            buf.len(),
+            PLACEHOLDER_MARKUP + 2 * "reviews".len() + "<p>...</p>".len()
+        );
+    }
+
+    #[test]
+    fn late_markup_is_counted_exactly_with_and_without_the_runtime() {
+        for nonce in [None, Some("n0nce")] {
+            let mut wire = Wire::new(nonce);
+            for id in ["first", "second"] {
+                let expected = wire.late_markup_len(id);
+                let mut buf = BytesMut::new();
+                wire.open_late(&mut buf, id);
+                wire.close_late(&mut buf);
+                assert_eq!(buf.len(), expected, "{nonce:?} {id}");
+            }
+        }
     }
 
     #[test]

@@ -198,6 +198,22 @@ pub(crate) async fn collect(mut body: Body) -> Bytes {
     out.freeze()
 }
 
+/// How many bytes [`write_placeholders`] writes for `parts`, so a chunk is
+/// allocated once rather than grown and copied as it fills.
+fn placeholders_len(parts: &[Part], sections: &Sections) -> usize {
+    parts
+        .iter()
+        .map(|part| match part {
+            Part::Html(html) => html.len(),
+            Part::Slot(key) => {
+                let meta = &sections.meta[*key];
+                wire::PLACEHOLDER_MARKUP + 2 * meta.id.len() + meta.fallback.len()
+            }
+            Part::CloseSlot => wire::CLOSE_SLOT.len(),
+        })
+        .sum()
+}
+
 /// Writes `parts` with a placeholder (slot + fallback) for every slot.
 fn write_placeholders(buf: &mut BytesMut, parts: &[Part], sections: &Sections, wire: &Wire) {
     for part in parts {
@@ -219,20 +235,26 @@ fn out_of_order(
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
         let tail = take_tail(&mut parts);
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(placeholders_len(&parts, &sections));
         write_placeholders(&mut buf, &parts, &sections, &wire);
         // The shell's markup is sent: free it rather than hold it while
-        // sections are pending.
+        // sections are pending. Each chunk takes its buffer along (`take`,
+        // not `split`, which would keep the rest of the allocation alive).
         drop(parts);
-        yield Ok(buf.split().freeze());
+        yield Ok(std::mem::take(&mut buf).freeze());
         while let Some((key, resolved)) = sections.next().await {
+            let content_len = match &resolved {
+                Resolved::Content(parts) => placeholders_len(parts, &sections),
+                Resolved::Fallback(html) => html.len(),
+            };
+            buf.reserve(wire.late_markup_len(sections.id(key)) + content_len);
             wire.open_late(&mut buf, sections.id(key));
             match resolved {
                 Resolved::Content(parts) => write_placeholders(&mut buf, &parts, &sections, &wire),
                 Resolved::Fallback(html) => buf.extend_from_slice(&html),
             }
             wire.close_late(&mut buf);
-            yield Ok(buf.split().freeze());
+            yield Ok(std::mem::take(&mut buf).freeze());
         }
         if let Some(tail) = tail {
             yield Ok(tail);
@@ -268,7 +290,7 @@ fn in_order(
                     break resolved;
                 }
                 if !buffered && !buf.is_empty() {
-                    yield Ok(buf.split().freeze());
+                    yield Ok(std::mem::take(&mut buf).freeze());
                 }
                 match sections.next().await {
                     Some((done, resolved)) => {

@@ -165,6 +165,8 @@ impl Sections {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         self.ids.extend(data_ids);
+        // Exactly as many as this fragment adds: a pending page keeps them all.
+        self.meta.reserve_exact(ready.len());
         for (meta, content, timeout) in ready {
             self.start(meta, content, timeout);
         }
