@@ -49,6 +49,17 @@ pub(crate) fn multipart(
         .chain(stream::once(async move { Ok(tail) }))
 }
 
+/// Reads all `len` bytes of a small file just opened (so its cursor is at
+/// the start), on the blocking thread that opened it. `None` if the file is
+/// no longer `len` bytes long: the streaming path then sends what is there
+/// or fails as it would.
+pub(crate) fn read_whole(file: &File, len: u64) -> io::Result<Option<Bytes>> {
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // One byte more than expected tells a grown file from an exact one.
+    file.take(len + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 == len).then(|| Bytes::from(buf)))
+}
+
 /// Reads exactly `len` bytes at `offset` off the async threads, into a
 /// buffer that is never zeroed first. Only one read of a response runs at a
 /// time, so moving the shared file's cursor is safe.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
+use bytes::Bytes;
 use futures_util::stream;
 
 use crate::Streamed;
@@ -39,18 +40,25 @@ pub(crate) const CACHE_CONTROL: &str = "public, max-age=3600";
 /// Responses carry a strong ETag, Last-Modified, `Accept-Ranges: bytes` and
 /// `Cache-Control: public, max-age=3600`.
 pub async fn serve_file(root: impl AsRef<Path>, path: &str, req: &HttpRequest) -> Streamed {
-    let output = match open(root.as_ref(), path, req.method()).await {
+    let output = match open(root.as_ref(), path, req).await {
         Ok(opened) => decide(req, opened),
         Err(refusal) => Output::Refused(refusal),
     };
     output.into_streamed()
 }
 
+/// Files up to this size are read whole in the same trip to the blocking
+/// pool that opens them, when the request is a plain GET, so the response
+/// needs no second trip and goes out in one write.
+pub(crate) const SMALL_FILE: u64 = 64 * 1024;
+
 /// An open file and what its responses say about it.
 #[derive(Debug)]
 pub(crate) struct Opened {
     file: Arc<File>,
     len: u64,
+    /// The whole file, when it is small and was read while opening it.
+    contents: Option<Bytes>,
     content_type: String,
     validators: Validators,
 }
@@ -95,19 +103,31 @@ pub(crate) enum Output {
 }
 
 /// Resolves `path` under `root` and opens it, off the async threads.
-async fn open(root: &Path, path: &str, method: &Method) -> Result<Opened, Refusal> {
+async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<Opened, Refusal> {
+    let method = req.method();
     if method != Method::GET && method != Method::HEAD {
         return Err(Refusal::MethodNotAllowed);
     }
     let relative = path::sanitize(path)?;
     let root = root.to_path_buf();
-    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative));
+    // A conditional or range request usually needs no body, or only part.
+    let read_small = method == Method::GET
+        && [
+            header::RANGE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_UNMODIFIED_SINCE,
+        ]
+        .iter()
+        .all(|name| !req.headers().contains_key(name));
+    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative, read_small));
     opening
         .await
         .map_err(|err| Refusal::Unreadable(io::Error::other(err)))?
 }
 
-fn open_blocking(root: &Path, relative: PathBuf) -> Result<Opened, Refusal> {
+fn open_blocking(root: &Path, relative: PathBuf, read_small: bool) -> Result<Opened, Refusal> {
     let real = path::confine(root, &relative)?;
     // Checked before opening: opening a FIFO would block.
     if !real.metadata().map_err(Refusal::from)?.is_file() {
@@ -120,9 +140,15 @@ fn open_blocking(root: &Path, relative: PathBuf) -> Result<Opened, Refusal> {
         metadata.len(),
         metadata.modified().ok(),
     );
+    let contents = if read_small && metadata.len() <= SMALL_FILE {
+        body::read_whole(&file, metadata.len())?
+    } else {
+        None
+    };
     Ok(Opened {
         file: Arc::new(file),
         len: metadata.len(),
+        contents,
         content_type: content_type(&relative),
         validators,
     })
@@ -174,11 +200,12 @@ impl Output {
     }
 }
 
-fn full(opened: Opened) -> Streamed {
+fn full(mut opened: Opened) -> Streamed {
     let len = opened.len;
-    let streamed = match len.checked_sub(1) {
-        Some(last) => Streamed::new(body::section(Arc::clone(&opened.file), 0..=last)),
-        None => Streamed::new(stream::empty()),
+    let streamed = match (opened.contents.take(), len.checked_sub(1)) {
+        (Some(contents), _) => Streamed::new(stream::once(async { Ok(contents) })),
+        (None, Some(last)) => Streamed::new(body::section(Arc::clone(&opened.file), 0..=last)),
+        (None, None) => Streamed::new(stream::empty()),
     };
     represented(streamed.length(len), &opened)
 }

@@ -232,3 +232,60 @@ async fn an_empty_file_is_200_empty_and_its_ranges_416() {
     assert_eq!(reply.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(reply.header(header::CONTENT_RANGE), Some("bytes */0"));
 }
+
+/// Polls a response body once: `Some` with its first chunk if that was ready
+/// without waiting.
+fn first_chunk_at_once(streamed: crate::Streamed, req: &HttpRequest) -> Option<Bytes> {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use actix_web::Responder as _;
+
+    let mut body = streamed.respond_to(req).into_body();
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    match Pin::new(&mut body).poll_next(&mut cx) {
+        Poll::Ready(Some(chunk)) => Some(chunk.expect("no error")),
+        Poll::Ready(None) => panic!("empty body"),
+        Poll::Pending => None,
+    }
+}
+
+#[actix_web::test]
+async fn a_small_file_is_read_as_it_is_opened_so_its_body_is_ready_at_once() {
+    let dir = fixture();
+    let req = get("/f/data.bin").to_http_request();
+    let streamed = serve_file(dir.path(), "data.bin", &req).await;
+    assert_eq!(
+        first_chunk_at_once(streamed, &req).expect("ready"),
+        bytes(0, LEN - 1)
+    );
+}
+
+#[actix_web::test]
+async fn only_small_files_asked_for_whole_by_a_plain_get_are_read_as_they_are_opened() {
+    let dir = fixture();
+    let big = vec![7u8; super::SMALL_FILE as usize + 1];
+    std::fs::write(dir.path().join("big.bin"), &big).expect("write");
+    let read_whole = |path: &'static str, req: test::TestRequest| {
+        let root = dir.path().to_path_buf();
+        async move {
+            let req = req.to_http_request();
+            let opened = super::open(&root, path, &req).await.expect("opens");
+            opened.contents.is_some()
+        }
+    };
+    assert!(read_whole("data.bin", get("/f/data.bin")).await);
+    assert!(!read_whole("big.bin", get("/f/big.bin")).await);
+    assert!(!read_whole("data.bin", get("/f/data.bin").method(Method::HEAD)).await);
+    for (name, value) in [
+        (header::RANGE, "bytes=0-1"),
+        (header::IF_NONE_MATCH, "\"x\""),
+        (header::IF_MATCH, "\"x\""),
+        (header::IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (header::IF_UNMODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ] {
+        let req = get("/f/data.bin").insert_header((name.clone(), value));
+        assert!(!read_whole("data.bin", req).await, "{name}");
+    }
+    assert_eq!(send(dir.path(), get("/f/big.bin")).await.body, big);
+}
