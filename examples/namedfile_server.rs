@@ -6,10 +6,14 @@
 //! - `/hold?ms=N`: the least a streamed page can cost, a hand-written
 //!   chunked response whose first chunk is a fixed shell and whose second
 //!   comes `N` ms later, against which memory per open `/bench` stream is
-//!   compared.
+//!   compared;
+//! - `/preloaded`: the file given with `--preload FILE`, read once at
+//!   startup and answered from memory: the least any server on this stack
+//!   can do for the same bytes.
 //!
 //! ```sh
-//! cargo run --release --example namedfile_server -- --addr 127.0.0.1:0 --assets assets --workers 1
+//! cargo run --release --example namedfile_server -- --addr 127.0.0.1:0 --assets assets --workers 1 \
+//!     [--preload target/page.html]
 //! ```
 //!
 //! Prints `listening on http://HOST:PORT` once it accepts connections, like
@@ -35,7 +39,9 @@ const SECTION: &str =
     "<template for=\"s0\"><p class=\"ready\">section 0 ready</p></template>\n</body>\n</html>\n";
 
 fn usage() -> ! {
-    eprintln!("usage: namedfile_server [--addr HOST:PORT] [--assets DIR] [--workers N]");
+    eprintln!(
+        "usage: namedfile_server [--addr HOST:PORT] [--assets DIR] [--workers N] [--preload FILE]"
+    );
     std::process::exit(2)
 }
 
@@ -68,10 +74,18 @@ async fn hold(req: HttpRequest) -> HttpResponse {
         .streaming(futures_util::StreamExt::chain(shell, section))
 }
 
+/// `GET /preloaded`: the preloaded bytes, as HTML.
+async fn preloaded(bytes: web::Data<Bytes>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(bytes.get_ref().clone())
+}
+
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:0".to_owned();
     let mut assets = PathBuf::from("assets");
     let mut workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut preload = Bytes::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -79,6 +93,7 @@ fn main() -> std::io::Result<()> {
             "--addr" => addr = value,
             "--assets" => assets = PathBuf::from(value),
             "--workers" => workers = value.parse().unwrap_or_else(|_| usage()),
+            "--preload" => preload = Bytes::from(std::fs::read(value)?),
             _ => usage(),
         }
     }
@@ -86,11 +101,14 @@ fn main() -> std::io::Result<()> {
         let listener = TcpListener::bind(&addr)?;
         let local = listener.local_addr()?;
         let root = web::Data::new(assets);
+        let preload = web::Data::new(preload);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(root.clone())
+                .app_data(preload.clone())
                 .route("/assets/{path:.*}", web::get().to(asset))
                 .route("/hold", web::get().to(hold))
+                .route("/preloaded", web::get().to(preloaded))
         })
         .workers(workers.max(1))
         .tcp_nodelay(true)
