@@ -36,7 +36,7 @@ pub(crate) async fn finish(
         return Ok(req.into_response(refusal).map_into_right_body());
     }
     let span =
-        tracing::info_span!("request", method = %req.method(), path = %req.path(), status = Empty);
+        tracing::debug_span!("request", method = %req.method(), path = %req.path(), status = Empty);
     let mut res = next.call(req).instrument(span.clone()).await?;
     span.record("status", res.status().as_u16());
     let before_first_byte = start.elapsed().as_secs_f64() * 1e3;

@@ -151,7 +151,7 @@ impl Sections {
                 let meta = Meta {
                     fallback: Bytes::from(section.fallback?),
                     error: section.error.transpose()?.map(Bytes::from),
-                    span: tracing::info_span!(
+                    span: tracing::debug_span!(
                         parent: &self.span,
                         "section",
                         id = %section.id,
@@ -227,6 +227,9 @@ impl Sections {
 
     fn resolve(&mut self, key: usize, outcome: Outcome) -> Resolved {
         let span = self.meta[key].span.clone();
+        // Failures name their section themselves: the spans are debug-level,
+        // so at the default level an event has no span to take the id from.
+        let id = self.meta[key].id.clone();
         let wait_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let outcome_name = outcome.name();
         let (resolved, bytes) = match outcome {
@@ -235,21 +238,21 @@ impl Sections {
                 match self.adopt(fragment) {
                     Ok(parts) => (Resolved::Content(parts), bytes),
                     Err(err) => {
-                        tracing::error!(parent: &span, error = %err, "section content could not be rendered");
+                        tracing::error!(parent: &span, section = %id, error = %err, "section content could not be rendered");
                         self.fallback(key, wire::DEFAULT_ERROR)
                     }
                 }
             }
             Outcome::Ready(Err(err)) => {
-                tracing::error!(parent: &span, error = %err, "section failed");
+                tracing::error!(parent: &span, section = %id, error = %err, "section failed");
                 self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::Panicked => {
-                tracing::error!(parent: &span, "section panicked");
+                tracing::error!(parent: &span, section = %id, "section panicked");
                 self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::TimedOut => {
-                tracing::warn!(parent: &span, "section timed out");
+                tracing::warn!(parent: &span, section = %id, wait_ms, "section timed out");
                 self.fallback(key, wire::DEFAULT_TIMEOUT)
             }
         };
