@@ -9,7 +9,7 @@ const PAGE: &str = "/bench?delays=100,600,300&bytes=2048";
 
 /// Generous slack for a noisy 2-core machine: a section is never early, and
 /// is late by at most this much.
-const SLACK: Duration = Duration::from_millis(250);
+const SLACK: Duration = Duration::from_millis(400);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

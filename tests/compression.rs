@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::util::{Server, get_decoding, get_with};
 
 /// A section is never early, and is late by at most this much.
-const SLACK: Duration = Duration::from_millis(250);
+const SLACK: Duration = Duration::from_millis(400);
 
 /// When each section of a compressed `/bench` page became readable.
 async fn decoded_arrivals(encoding: &str) -> Vec<Duration> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::util::{Server, get, get_decoding};
 
 /// A section is never early, and is late by at most this much.
-const SLACK: Duration = Duration::from_millis(250);
+const SLACK: Duration = Duration::from_millis(400);
 
 /// nginx running in the foreground with its own prefix; stopped on drop.
 struct Nginx {
