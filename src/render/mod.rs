@@ -180,24 +180,17 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
     })
 }
 
-/// Concatenates a rendered page's chunks.
-pub(crate) async fn collect(mut body: Body) -> Bytes {
-    let mut out = BytesMut::new();
-    while let Some(Ok(chunk)) = body.next().await {
-        if out.is_empty() {
-            // The usual buffered case: one chunk, passed on without a copy.
-            match body.next().await {
-                None | Some(Err(_)) => return chunk,
-                Some(Ok(next)) => {
-                    out.extend_from_slice(&chunk);
-                    out.extend_from_slice(&next);
-                }
-            }
-        } else {
-            out.extend_from_slice(&chunk);
-        }
+/// Concatenates a rendered page's chunks; a buffered page's one chunk is
+/// passed on without a copy.
+pub(crate) async fn collect(body: Body) -> Bytes {
+    let mut chunks: Vec<Bytes> = body
+        .filter_map(|chunk| async { chunk.ok() })
+        .collect()
+        .await;
+    match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
     }
-    out.freeze()
 }
 
 /// How many bytes [`write_placeholders`] writes for `parts`, so a chunk is

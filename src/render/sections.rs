@@ -227,9 +227,6 @@ impl Sections {
 
     fn resolve(&mut self, key: usize, outcome: Outcome) -> Resolved {
         let span = self.meta[key].span.clone();
-        // Failures name their section themselves: the spans are debug-level,
-        // so at the default level an event has no span to take the id from.
-        let id = self.meta[key].id.clone();
         let wait_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let outcome_name = outcome.name();
         let (resolved, bytes) = match outcome {
@@ -238,21 +235,22 @@ impl Sections {
                 match self.adopt(fragment) {
                     Ok(parts) => (Resolved::Content(parts), bytes),
                     Err(err) => {
-                        tracing::error!(parent: &span, section = %id, error = %err, "section content could not be rendered");
+                        self.log_failure(key, &span, &err, "section content could not be rendered");
                         self.fallback(key, wire::DEFAULT_ERROR)
                     }
                 }
             }
             Outcome::Ready(Err(err)) => {
-                tracing::error!(parent: &span, section = %id, error = %err, "section failed");
+                self.log_failure(key, &span, &err, "section failed");
                 self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::Panicked => {
-                tracing::error!(parent: &span, section = %id, "section panicked");
+                self.log_failure(key, &span, &"the loader panicked", "section panicked");
                 self.fallback(key, wire::DEFAULT_ERROR)
             }
             Outcome::TimedOut => {
-                tracing::warn!(parent: &span, section = %id, wait_ms, "section timed out");
+                let section = &self.meta[key].id;
+                tracing::warn!(parent: &span, %section, wait_ms, "section timed out");
                 self.fallback(key, wire::DEFAULT_TIMEOUT)
             }
         };
@@ -261,6 +259,19 @@ impl Sections {
         span.record("outcome", outcome_name);
         tracing::debug!(parent: &span, wait_ms, bytes, outcome = outcome_name, "section resolved");
         resolved
+    }
+
+    /// Logs a failed section. The event names the section itself: spans are
+    /// debug-level, so at the default level it has no span to take the id from.
+    fn log_failure(
+        &self,
+        key: usize,
+        span: &tracing::Span,
+        err: &dyn std::fmt::Display,
+        message: &str,
+    ) {
+        let section = &self.meta[key].id;
+        tracing::error!(parent: span, %section, error = %err, "{message}");
     }
 
     /// The section's error template, or `default`, and its length.
