@@ -41,6 +41,9 @@
 //! - `render`: [`render`] and [`Mode`]: the generator that yields the bytes.
 //! - `wire`: the placeholder and late-section markup and the runtime script.
 //! - `streamed`: [`Streamed`], the one responder for pages and files.
+//! - `encoding`: [`Compression`]: zstd, brotli or gzip by `Accept-Encoding`,
+//!   chunk by chunk with no compressor held while a stream waits, and
+//!   static files compressed once and cached.
 //! - `file`: [`serve_file`]: a path under a root → [`Streamed`], with ranges,
 //!   validators and conditional requests.
 //! - `proxy`: [`Upstream`]: an upstream URL relayed as a [`Streamed`].
@@ -52,6 +55,7 @@
 extern crate self as pagepipe;
 
 mod csp;
+mod encoding;
 mod error;
 mod file;
 mod page;
@@ -66,6 +70,7 @@ pub mod demo;
 pub mod guide {}
 
 pub use csp::{Nonce, SCRIPT_HASHES};
+pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
 pub use error::Error;
 pub use file::serve_file;
 pub use page::{

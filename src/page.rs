@@ -337,11 +337,16 @@ impl Page {
             Ok(body) => body,
             Err(err) => return actix_web::ResponseError::error_response(&err),
         };
-        let streamed = match mode {
-            Mode::Buffered => Streamed::html_complete(crate::render::collect(body).await),
-            _ => Streamed::html(body),
-        };
-        streamed.status(status).respond_to(req)
+        match mode {
+            Mode::Buffered => {
+                let document = crate::render::collect(body).await;
+                Streamed::html_complete(document)
+                    .status(status)
+                    .respond(req)
+                    .await
+            }
+            _ => Streamed::html(body).status(status).respond_to(req),
+        }
     }
 }
 

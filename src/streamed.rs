@@ -1,16 +1,19 @@
 //! [`Streamed`], the one responder behind pages, files and proxied media: a
 //! status, headers, an optional length and a body stream (or a complete
-//! body), turned into an actix response.
+//! body), turned into an actix response, compressed as the request accepts
+//! when its type is compressible.
 
 use std::io;
 
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode, Version};
-use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, Responder};
+use actix_web::{HttpRequest, HttpResponse, Responder};
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
+
+use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
 
 /// A response whose body is a stream of bytes.
 ///
@@ -18,12 +21,16 @@ use futures_util::{Stream, StreamExt as _};
 /// without one it is chunked, or, for an HTTP/1.0 client (which cannot take
 /// chunks), delimited by closing the connection. A `HEAD` request gets the
 /// headers only and the body is never polled.
+///
+/// A body whose `Content-Type` is compressible (HTML, text, JSON, …) is
+/// compressed in the coding the request prefers (see [`Compression`]),
+/// chunk by chunk for a stream, so each chunk decodes as it arrives.
 pub struct Streamed {
     status: StatusCode,
     headers: HeaderMap,
     length: Option<u64>,
     body: Body,
-    /// Compress a complete body here, by the request's `Accept-Encoding`.
+    /// Whether the body may be compressed for the request.
     compress: bool,
 }
 
@@ -41,7 +48,7 @@ impl Streamed {
             headers: HeaderMap::new(),
             length: None,
             body: Body::Stream(body.boxed_local()),
-            compress: false,
+            compress: true,
         }
     }
 
@@ -85,15 +92,10 @@ impl Streamed {
         )
     }
 
-    /// A complete HTML page: [`Streamed::html`]'s headers and a known length.
-    ///
-    /// It is compressed here when the request accepts brotli or gzip, so it
-    /// keeps an exact `Content-Length` (a compressing middleware would turn
-    /// it into a chunked stream).
+    /// A complete HTML page: [`Streamed::html`]'s headers and a known length
+    /// (kept when it is compressed).
     pub fn html_complete(bytes: Bytes) -> Self {
-        let mut streamed = Self::complete(bytes).with_html_headers();
-        streamed.compress = true;
-        streamed
+        Self::complete(bytes).with_html_headers()
     }
 
     /// Sets the status.
@@ -125,32 +127,109 @@ impl std::fmt::Debug for Streamed {
     }
 }
 
-impl Responder for Streamed {
-    type Body = BoxBody;
-
-    fn respond_to(mut self, req: &HttpRequest) -> HttpResponse {
-        // These statuses never have a body, so they get no framing either.
-        if matches!(
-            self.status,
-            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
-        ) || self.status.is_informational()
+impl Streamed {
+    /// Turns this into a response to `req`, as returning it from a handler
+    /// does, except that a large complete body is compressed on the
+    /// blocking pool and still sent with its `Content-Length` (a
+    /// [`Responder`] cannot wait, so it streams such a body instead).
+    pub async fn respond(mut self, req: &HttpRequest) -> HttpResponse {
+        let coding = match self.coding_for(req) {
+            Ok(coding) => coding,
+            Err(NotAcceptable) => return not_acceptable().respond_to(req),
+        };
+        if let (Body::Complete(bytes), false) = (&self.body, coding == Coding::Identity)
+            && bytes.len() > chunked::INLINE_LIMIT
         {
+            let bytes = bytes.clone();
+            match tokio::task::spawn_blocking(move || chunked::whole(&bytes, coding)).await {
+                Ok(Ok(compressed)) => {
+                    self.length = Some(compressed.len() as u64);
+                    self.body = Body::Complete(compressed);
+                    self.headers
+                        .insert(header::CONTENT_ENCODING, coding.header_value());
+                }
+                Ok(Err(err)) => tracing::error!(error = %err, "body could not be compressed"),
+                Err(err) => tracing::error!(error = %err, "body could not be compressed"),
+            }
+            return self.into_response(req);
+        }
+        self.encoded(coding).into_response(req)
+    }
+
+    /// Leaves the body as it is whatever the request accepts: for bodies
+    /// that are compressed already, or must keep their exact bytes.
+    pub fn uncompressed(mut self) -> Self {
+        self.compress = false;
+        self
+    }
+
+    /// The coding this response gets for `req`; adds `Vary:
+    /// Accept-Encoding` whenever the answer depends on that header.
+    fn coding_for(&mut self, req: &HttpRequest) -> Result<Coding, NotAcceptable> {
+        let eligible = self.compress
+            && has_body(self.status)
+            && self.status != StatusCode::PARTIAL_CONTENT
+            && !self.headers.contains_key(header::CONTENT_ENCODING)
+            && self
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(encoding::compressible)
+            && Compression::of(req).enabled();
+        if !eligible {
+            return Ok(Coding::Identity);
+        }
+        add_vary(&mut self.headers);
+        negotiate(req, Offer::Dynamic)
+    }
+
+    /// The body compressed in `coding`: a stream chunk by chunk, a small
+    /// complete body at once, a large complete one as a stream compressed
+    /// off the worker.
+    fn encoded(mut self, coding: Coding) -> Self {
+        if coding == Coding::Identity {
+            return self;
+        }
+        self.body = match self.body {
+            Body::Complete(bytes) if (bytes.len() as u64) < cache::MIN_FILE => {
+                self.body = Body::Complete(bytes);
+                return self;
+            }
+            Body::Complete(bytes) if bytes.len() <= chunked::INLINE_LIMIT => {
+                match chunked::whole(&bytes, coding) {
+                    Ok(compressed) => {
+                        self.length = Some(compressed.len() as u64);
+                        Body::Complete(compressed)
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "body could not be compressed");
+                        self.body = Body::Complete(bytes);
+                        return self;
+                    }
+                }
+            }
+            Body::Complete(bytes) => {
+                self.length = None;
+                Body::Stream(chunked::encode(stream::once(async { Ok(bytes) }), coding))
+            }
+            Body::Stream(body) => {
+                self.length = None;
+                Body::Stream(chunked::encode(body, coding))
+            }
+        };
+        self.headers
+            .insert(header::CONTENT_ENCODING, coding.header_value());
+        self
+    }
+
+    /// The actix response, framed by length, chunks, or (HTTP/1.0 without
+    /// a length) the connection's close.
+    fn into_response(self, req: &HttpRequest) -> HttpResponse {
+        // These statuses never have a body, so they get no framing either.
+        if !has_body(self.status) {
             let mut res = HttpResponse::with_body(self.status, BoxBody::new(()));
             *res.headers_mut() = self.headers;
             return res;
-        }
-        if let Body::Complete(bytes) = &self.body
-            && self.compress
-            && !self.headers.contains_key(header::CONTENT_ENCODING)
-        {
-            self.headers
-                .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-            if let Some((coding, compressed)) = compress(req, bytes) {
-                self.headers
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-                self.length = Some(compressed.len() as u64);
-                self.body = Body::Complete(compressed);
-            }
         }
         let head_only = req.method() == Method::HEAD;
         let body = match (self.body, self.length, head_only) {
@@ -173,30 +252,43 @@ impl Responder for Streamed {
     }
 }
 
-/// `bytes` compressed with the coding `req` prefers among brotli and gzip, at
-/// the fast levels actix's `Compress` uses; `None` when it accepts neither.
-/// Small bodies are compressed too: left alone, a compressing middleware
-/// would take them and drop their length.
-fn compress(req: &HttpRequest, bytes: &[u8]) -> Option<(&'static str, Bytes)> {
-    use std::io::Write as _;
+impl Responder for Streamed {
+    type Body = BoxBody;
 
-    let accepted = req.get_header::<header::AcceptEncoding>()?;
-    let supported = [header::Encoding::brotli(), header::Encoding::gzip()];
-    let chosen = accepted.negotiate(supported.iter())?;
-    if chosen == header::Encoding::brotli() {
-        let mut out = Vec::with_capacity(bytes.len() / 3);
-        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 3, 22);
-        writer.write_all(bytes).ok()?;
-        drop(writer);
-        Some(("br", Bytes::from(out)))
-    } else if chosen == header::Encoding::gzip() {
-        let mut writer = flate2::write::GzEncoder::new(
-            Vec::with_capacity(bytes.len() / 3),
-            flate2::Compression::fast(),
-        );
-        writer.write_all(bytes).ok()?;
-        Some(("gzip", Bytes::from(writer.finish().ok()?)))
-    } else {
-        None
+    fn respond_to(mut self, req: &HttpRequest) -> HttpResponse {
+        match self.coding_for(req) {
+            Ok(coding) => self.encoded(coding).into_response(req),
+            Err(NotAcceptable) => not_acceptable().respond_to(req),
+        }
     }
+}
+
+/// Whether a response with `status` may have a body at all.
+fn has_body(status: StatusCode) -> bool {
+    !(matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+        || status.is_informational())
+}
+
+/// Adds `accept-encoding` to `Vary` unless it is there already.
+pub(crate) fn add_vary(headers: &mut HeaderMap) {
+    let present = headers.get_all(header::VARY).any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',').any(|name| {
+                matches!(name.trim(), "*") || name.trim().eq_ignore_ascii_case("accept-encoding")
+            })
+        })
+    });
+    if !present {
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+}
+
+/// The `406` for a request whose `Accept-Encoding` refuses every coding,
+/// identity included.
+fn not_acceptable() -> Streamed {
+    let message = "not acceptable: Accept-Encoding refuses every coding this response \
+                   is available in (zstd, br, gzip, identity)\n";
+    let mut streamed = Streamed::text(StatusCode::NOT_ACCEPTABLE, message).uncompressed();
+    add_vary(&mut streamed.headers);
+    streamed
 }

@@ -307,7 +307,29 @@ pub struct Decoded {
     pub text: String,
 }
 
-/// GETs `target` with `Accept-Encoding: encoding` (gzip or br), decoding each
+/// `body` decoded from `encoding` (gzip, br, zstd or none).
+pub fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    match encoding {
+        None => out.extend_from_slice(body),
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .expect("gzip decodes");
+        }
+        Some("br") => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .expect("br decodes");
+        }
+        Some("zstd") => out = zstd::stream::decode_all(body).expect("zstd decodes"),
+        Some(other) => panic!("no decoder for {other}"),
+    }
+    out
+}
+
+/// GETs `target` with `Accept-Encoding: encoding` (gzip, br or zstd), decoding each
 /// chunk as it arrives, and notes when each of `needles` became readable.
 pub async fn get_decoding(
     addr: SocketAddr,
@@ -326,6 +348,7 @@ pub async fn get_decoding(
     let mut decoder: Box<dyn Write> = match encoding {
         "gzip" => Box::new(flate2::write::GzDecoder::new(sink.clone())),
         "br" => Box::new(brotli::DecompressorWriter::new(sink.clone(), 4096)),
+        "zstd" => Box::new(zstd::stream::write::Decoder::new(sink.clone()).unwrap()),
         other => panic!("no decoder for {other}"),
     };
     let mut arrivals = vec![None; needles.len()];

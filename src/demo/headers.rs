@@ -1,8 +1,7 @@
 //! What the demo does around every request: a tracing span, a `414` or `431`
 //! for an oversized request target or headers, and on the way out a `Content-Security-Policy`
-//! carrying the request's nonce when a handler took one, `Server-Timing` for
-//! the time before the first byte, and a weak ETag on bodies that compression
-//! changed.
+//! carrying the request's nonce when a handler took one and `Server-Timing` for
+//! the time before the first byte.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -56,7 +55,6 @@ pub(crate) async fn finish(
         HeaderName::from_static("server-timing"),
         &format!("app;dur={before_first_byte:.2};desc=\"before first byte\""),
     );
-    weaken_etag_if_encoded(headers);
     Ok(res.map_into_left_body())
 }
 
@@ -98,16 +96,5 @@ fn plain(mut builder: actix_web::HttpResponseBuilder, message: String) -> HttpRe
 fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
-    }
-}
-
-/// The compressed bytes are not the bytes a strong tag was made for.
-fn weaken_etag_if_encoded(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONTENT_ENCODING)
-        && let Some(etag) = headers.get(header::ETAG)
-        && !etag.as_bytes().starts_with(b"W/")
-        && let Ok(weak) = HeaderValue::from_bytes(&[b"W/", etag.as_bytes()].concat())
-    {
-        headers.insert(header::ETAG, weak);
     }
 }

@@ -93,9 +93,6 @@ pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            // Flushes whenever a page waits on a section, so pages stay progressive;
-            // leaves images, video and 206 responses alone.
-            .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(headers::finish))
             .configure(routes)
             .default_service(web::to(not_found))
@@ -161,13 +158,11 @@ fn get_or_head() -> Route {
 #[template(path = "index.html")]
 struct Index;
 
-async fn index() -> actix_web::Result<HttpResponse> {
+async fn index() -> actix_web::Result<crate::Streamed> {
     let html = Index
         .render()
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(crate::Streamed::html_complete(html.into()))
 }
 
 async fn healthz() -> HttpResponse {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt as _};
 
+use super::Source;
 use super::range::Multipart;
 
 /// Bytes read from disk per chunk. actix-http copies each chunk into its
@@ -19,13 +20,34 @@ use super::range::Multipart;
 /// file took about 15% less server CPU than with 128 KiB chunks).
 pub(crate) const CHUNK: usize = 112 * 1024;
 
+/// The bytes of `range` in `source`: a slice of bytes in memory, or read
+/// from the file chunk by chunk.
+pub(crate) fn span(
+    source: Source,
+    range: RangeInclusive<u64>,
+) -> impl Stream<Item = io::Result<Bytes>> {
+    match source {
+        Source::Memory(bytes) => {
+            let start = usize::try_from(*range.start()).unwrap_or(usize::MAX);
+            let end = usize::try_from(*range.end()).unwrap_or(usize::MAX);
+            let slice = if start <= end && end < bytes.len() {
+                Ok(bytes.slice(start..=end))
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the range lies outside the bytes in memory",
+                ))
+            };
+            stream::once(async move { slice }).left_stream()
+        }
+        Source::File(file) => file_span(file, range).right_stream(),
+    }
+}
+
 /// The bytes of `range` in `file`, chunk by chunk. A file that shrinks
 /// meanwhile ends the stream with an error, so the response is cut short
 /// rather than padded.
-pub(crate) fn section(
-    file: Arc<File>,
-    range: RangeInclusive<u64>,
-) -> impl Stream<Item = io::Result<Bytes>> {
+fn file_span(file: Arc<File>, range: RangeInclusive<u64>) -> impl Stream<Item = io::Result<Bytes>> {
     let end = range.end().saturating_add(1);
     stream::try_unfold((file, *range.start()), move |(file, offset)| async move {
         if offset >= end {
@@ -39,14 +61,14 @@ pub(crate) fn section(
 
 /// A `multipart/byteranges` body: each range's framing, then its bytes.
 pub(crate) fn multipart(
-    file: Arc<File>,
+    source: Source,
     framing: Multipart,
     ranges: Vec<RangeInclusive<u64>>,
 ) -> impl Stream<Item = io::Result<Bytes>> {
     let tail = framing.tail();
     let parts = ranges.into_iter().enumerate().map(move |(index, range)| {
         let head = framing.head(index, &range);
-        stream::once(async move { Ok(head) }).chain(section(Arc::clone(&file), range))
+        stream::once(async move { Ok(head) }).chain(span(source.clone(), range))
     });
     stream::iter(parts)
         .flatten()
@@ -104,7 +126,7 @@ mod tests {
         let bytes: Vec<u8> = (0..CHUNK * 2 + 100).map(|i| (i % 251) as u8).collect();
         let (_tmp, file) = file_of(&bytes);
         let end = (CHUNK * 2 + 10) as u64;
-        let chunks: Vec<Bytes> = section(file, 5..=end).try_collect().await.unwrap();
+        let chunks: Vec<Bytes> = file_span(file, 5..=end).try_collect().await.unwrap();
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks.concat(), &bytes[5..=end as usize]);
     }
@@ -112,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_shorter_than_the_range_ends_the_stream_with_an_error() {
         let (_tmp, file) = file_of(&[7; 1000]);
-        let err = section(file, 0..=1999)
+        let err = file_span(file, 0..=1999)
             .try_collect::<Vec<Bytes>>()
             .await
             .unwrap_err();

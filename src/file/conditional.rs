@@ -4,6 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpMessage as _;
+
+use crate::encoding::Coding;
 use actix_web::HttpRequest;
 use actix_web::http::header::{
     self, EntityTag, HttpDate, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince,
@@ -34,6 +36,16 @@ impl Validators {
         Self {
             etag,
             last_modified,
+        }
+    }
+
+    /// The validators of the same version compressed in `coding`: its own
+    /// strong ETag (RFC 9110 §8.8.3: another coding is another
+    /// representation), the same modification time.
+    pub(crate) fn encoded(&self, coding: Coding) -> Self {
+        Self {
+            etag: EntityTag::new_strong(format!("{}-{coding}", self.etag.tag())),
+            last_modified: self.last_modified,
         }
     }
 

@@ -1,9 +1,11 @@
 //! Files through the streaming responder: a path under a root plus the
 //! request become a [`Streamed`] (safe path resolution, MIME type,
-//! validators, conditional requests, byte ranges, HEAD without reading).
-//! Every outcome is first an [`Output`], then a response.
+//! validators, conditional requests, byte ranges, HEAD without reading, and
+//! compressible files as a precompressed sibling or a cached compressed
+//! copy, each with its own ETag). Every outcome is first an [`Output`], then
+//! a response.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use bytes::Bytes;
 use futures_util::stream;
 
 use crate::Streamed;
+use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, negotiate};
 use conditional::{Precondition, Validators};
 use path::PathError;
 use range::{Multipart, Selection};
@@ -52,15 +55,29 @@ pub async fn serve_file(root: impl AsRef<Path>, path: &str, req: &HttpRequest) -
 /// needs no second trip and goes out in one write.
 pub(crate) const SMALL_FILE: u64 = 64 * 1024;
 
-/// An open file and what its responses say about it.
+/// Where a representation's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// Read from the open file as the response is sent.
+    File(Arc<File>),
+    /// In memory: a small file read as it was opened, or a compressed copy.
+    Memory(Bytes),
+}
+
+/// One representation of a file (as it is, or compressed) and what its
+/// responses say about it.
 #[derive(Debug)]
 pub(crate) struct Opened {
-    file: Arc<File>,
+    source: Source,
+    /// The representation's length.
     len: u64,
-    /// The whole file, when it is small and was read while opening it.
-    contents: Option<Bytes>,
     content_type: String,
+    /// The representation's validators: each coding has its own ETag.
     validators: Validators,
+    /// The `Content-Encoding` of a compressed representation.
+    coding: Option<Coding>,
+    /// Whether the representation depends on `Accept-Encoding`.
+    vary: bool,
 }
 
 /// Why a file is not served.
@@ -78,6 +95,12 @@ pub(crate) enum Refusal {
     /// The file exists but may not be read.
     #[error("forbidden")]
     Forbidden,
+    /// `Accept-Encoding` refuses every coding the file is available in.
+    #[error(
+        "not acceptable: Accept-Encoding refuses every coding this file is available in \
+         (br, zstd, gzip, identity)"
+    )]
+    NotAcceptable,
     /// The file could not be opened for another reason.
     #[error("file could not be opened")]
     Unreadable(#[source] io::Error),
@@ -102,7 +125,16 @@ pub(crate) enum Output {
     Refused(Refusal),
 }
 
-/// Resolves `path` under `root` and opens it, off the async threads.
+/// What an open needs to know of the request.
+struct Wanted {
+    read_small: bool,
+    /// The coding the request prefers for a compressible file, with the
+    /// cache to take it from; `None` when compression is off.
+    coding: Option<(Result<Coding, NotAcceptable>, Compression)>,
+}
+
+/// Resolves `path` under `root` and opens the representation the request
+/// gets, off the async threads.
 async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<Opened, Refusal> {
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
@@ -121,13 +153,20 @@ async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<Opened, Refu
         ]
         .iter()
         .all(|name| !req.headers().contains_key(name));
-    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative, read_small));
+    let compression = Compression::of(req);
+    let wanted = Wanted {
+        read_small,
+        coding: compression
+            .enabled()
+            .then(|| (negotiate(req, Offer::Static), compression.clone())),
+    };
+    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative, wanted));
     opening
         .await
         .map_err(|err| Refusal::Unreadable(io::Error::other(err)))?
 }
 
-fn open_blocking(root: &Path, relative: PathBuf, read_small: bool) -> Result<Opened, Refusal> {
+fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opened, Refusal> {
     let real = path::confine(root, &relative)?;
     // Checked before opening: opening a FIFO would block.
     if !real.metadata().map_err(Refusal::from)?.is_file() {
@@ -135,23 +174,108 @@ fn open_blocking(root: &Path, relative: PathBuf, read_small: bool) -> Result<Ope
     }
     let file = File::open(&real)?;
     let metadata = file.metadata()?;
-    let validators = Validators::new(
-        std::os::unix::fs::MetadataExt::ino(&metadata),
-        metadata.len(),
-        metadata.modified().ok(),
-    );
+    let content_type = content_type(&relative);
+    let validators = validators_of(&metadata);
+    if let Some((coding, compression)) = wanted.coding
+        && encoding::compressible(&content_type)
+        && metadata.len() >= cache::MIN_FILE
+    {
+        let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
+        let compressed = match coding {
+            Coding::Identity => None,
+            coding => sibling(root, &relative, coding, &content_type).or_else(|| {
+                let bytes = compression.cache().get(
+                    &real,
+                    validators.etag.tag(),
+                    coding,
+                    &file,
+                    metadata.len(),
+                )?;
+                Some(Opened {
+                    len: bytes.len() as u64,
+                    source: Source::Memory(bytes),
+                    content_type: content_type.clone(),
+                    validators: validators.encoded(coding),
+                    coding: Some(coding),
+                    vary: true,
+                })
+            }),
+        };
+        if let Some(compressed) = compressed {
+            return Ok(compressed);
+        }
+        return identity(
+            file,
+            &metadata,
+            content_type,
+            validators,
+            wanted.read_small,
+            true,
+        );
+    }
+    identity(
+        file,
+        &metadata,
+        content_type,
+        validators,
+        wanted.read_small,
+        false,
+    )
+}
+
+/// The file as it is.
+fn identity(
+    file: File,
+    metadata: &Metadata,
+    content_type: String,
+    validators: Validators,
+    read_small: bool,
+    vary: bool,
+) -> Result<Opened, Refusal> {
     let contents = if read_small && metadata.len() <= SMALL_FILE {
         body::read_whole(&file, metadata.len())?
     } else {
         None
     };
     Ok(Opened {
-        file: Arc::new(file),
+        source: contents.map_or_else(|| Source::File(Arc::new(file)), Source::Memory),
         len: metadata.len(),
-        contents,
-        content_type: content_type(&relative),
+        content_type,
         validators,
+        coding: None,
+        vary,
     })
+}
+
+/// A precompressed sibling of the file (`site.css.br` for `site.css`), as
+/// nginx's `gzip_static` serves them, if one is there and is a plain file
+/// under the root.
+fn sibling(root: &Path, relative: &Path, coding: Coding, content_type: &str) -> Option<Opened> {
+    let mut name = relative.file_name()?.to_os_string();
+    name.push(".");
+    name.push(coding.suffix()?);
+    let real = path::confine(root, &relative.with_file_name(name)).ok()?;
+    let file = File::open(real).ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    Some(Opened {
+        len: metadata.len(),
+        source: Source::File(Arc::new(file)),
+        content_type: content_type.to_owned(),
+        validators: validators_of(&metadata).encoded(coding),
+        coding: Some(coding),
+        vary: true,
+    })
+}
+
+fn validators_of(metadata: &Metadata) -> Validators {
+    Validators::new(
+        std::os::unix::fs::MetadataExt::ino(metadata),
+        metadata.len(),
+        metadata.modified().ok(),
+    )
 }
 
 /// The MIME type from the extension, with `charset=utf-8` on text.
@@ -200,20 +324,18 @@ impl Output {
     }
 }
 
-fn full(mut opened: Opened) -> Streamed {
-    let len = opened.len;
-    let streamed = match (opened.contents.take(), len.checked_sub(1)) {
-        (Some(contents), _) => Streamed::new(stream::once(async { Ok(contents) })),
-        (None, Some(last)) => Streamed::new(body::section(Arc::clone(&opened.file), 0..=last)),
-        (None, None) => Streamed::new(stream::empty()),
+fn full(opened: Opened) -> Streamed {
+    let streamed = match opened.len.checked_sub(1) {
+        Some(last) => Streamed::new(body::span(opened.source.clone(), 0..=last)),
+        None => Streamed::new(stream::empty()),
     };
-    represented(streamed.length(len), &opened)
+    represented(streamed.length(opened.len), &opened)
 }
 
 fn partial(opened: Opened, range: RangeInclusive<u64>) -> Streamed {
     let content_range = range::content_range(&range, opened.len);
     let len = range::span(&range);
-    let streamed = Streamed::new(body::section(Arc::clone(&opened.file), range))
+    let streamed = Streamed::new(body::span(opened.source.clone(), range))
         .length(len)
         .status(StatusCode::PARTIAL_CONTENT);
     represented(streamed, &opened).header(header::CONTENT_RANGE, value(&content_range))
@@ -223,7 +345,7 @@ fn multipart(opened: Opened, ranges: Vec<RangeInclusive<u64>>) -> Streamed {
     let framing = Multipart::new(&opened.content_type, opened.len);
     let len = framing.body_len(&ranges);
     let content_type = framing.content_type();
-    let body = body::multipart(Arc::clone(&opened.file), framing, ranges);
+    let body = body::multipart(opened.source.clone(), framing, ranges);
     let streamed = Streamed::new(body)
         .length(len)
         .status(StatusCode::PARTIAL_CONTENT);
@@ -250,7 +372,13 @@ fn unsatisfiable(opened: &Opened) -> Streamed {
         "range not satisfiable: the file is {} bytes long\n",
         opened.len
     );
-    Streamed::text(StatusCode::RANGE_NOT_SATISFIABLE, reason)
+    let streamed = Streamed::text(StatusCode::RANGE_NOT_SATISFIABLE, reason).uncompressed();
+    let streamed = if opened.vary {
+        streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
+    } else {
+        streamed
+    };
+    streamed
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
         .header(
             header::CONTENT_RANGE,
@@ -264,23 +392,34 @@ fn refused(refusal: &Refusal) -> Streamed {
         Refusal::BadPath(_) => StatusCode::BAD_REQUEST,
         Refusal::NotFound => StatusCode::NOT_FOUND,
         Refusal::Forbidden => StatusCode::FORBIDDEN,
+        Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         Refusal::Unreadable(err) => {
             tracing::error!(error = %err, "file could not be opened");
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let streamed = Streamed::text(status, format!("{refusal}\n"));
+    let streamed = Streamed::text(status, format!("{refusal}\n")).uncompressed();
     match refusal {
         Refusal::MethodNotAllowed => {
             streamed.header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
+        }
+        Refusal::NotAcceptable => {
+            streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
         }
         _ => streamed,
     }
 }
 
 /// A file's validators, caching and range support, on any response about it.
+/// pagepipe chose its coding: nothing compresses it again.
 fn described(streamed: Streamed, opened: &Opened) -> Streamed {
+    let streamed = if opened.vary {
+        streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
+    } else {
+        streamed
+    };
     let streamed = streamed
+        .uncompressed()
         .header(header::ETAG, value(&opened.validators.etag.to_string()))
         .header(
             header::CACHE_CONTROL,
@@ -293,8 +432,13 @@ fn described(streamed: Streamed, opened: &Opened) -> Streamed {
     }
 }
 
-/// [`described`] plus the file's own type, for responses carrying its bytes.
+/// [`described`] plus the file's own type and coding, for responses
+/// carrying its bytes.
 fn represented(streamed: Streamed, opened: &Opened) -> Streamed {
+    let streamed = match opened.coding {
+        Some(coding) => streamed.header(header::CONTENT_ENCODING, coding.header_value()),
+        None => streamed,
+    };
     described(streamed, opened)
         .header(header::CONTENT_TYPE, value(&opened.content_type))
         .header(
