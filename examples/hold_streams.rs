@@ -8,7 +8,10 @@
 //! terminator after the `--done-marker` text). With `--server-pid` it reads
 //! the server's `VmRSS` from `/proc` before the first connection, at the
 //! moment every shell has arrived, and every 100 ms in between, and reports
-//! bytes per open stream. Everything is bounded by `--timeout-secs`. Prints
+//! bytes per open stream. With `--accept-encoding VALUE` it asks for a
+//! compressed response as a browser does (`gzip, deflate, br, zstd`) and
+//! looks for the markers in the decoded body. Everything is bounded by
+//! `--timeout-secs`. Prints
 //! one JSON object on stdout; progress goes to stderr.
 //!
 //! ```sh
@@ -43,13 +46,14 @@ struct Args {
     shell_marker: String,
     done_marker: String,
     timeout: Duration,
+    accept_encoding: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: hold_streams --url http://HOST:PORT/PATH [--connections N] \
          [--sources 127.0.0.1,127.0.0.2] [--server-pid PID] [--shell-marker TEXT] \
-         [--done-marker TEXT] [--timeout-secs S]"
+         [--done-marker TEXT] [--timeout-secs S] [--accept-encoding VALUE]"
     );
     std::process::exit(2)
 }
@@ -62,6 +66,7 @@ fn parse_args() -> Args {
     let mut shell_marker = "<pp-slot id=\"s0\">".to_owned();
     let mut done_marker = "section 0 ready".to_owned();
     let mut timeout = Duration::from_secs(60);
+    let mut accept_encoding = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -77,6 +82,7 @@ fn parse_args() -> Args {
             "--server-pid" => server_pid = Some(value.parse().unwrap_or_else(|_| usage())),
             "--shell-marker" => shell_marker = value,
             "--done-marker" => done_marker = value,
+            "--accept-encoding" => accept_encoding = Some(value),
             "--timeout-secs" => {
                 timeout = Duration::from_secs(value.parse().unwrap_or_else(|_| usage()));
             }
@@ -97,6 +103,7 @@ fn parse_args() -> Args {
         shell_marker,
         done_marker,
         timeout,
+        accept_encoding,
     }
 }
 
@@ -134,6 +141,62 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// The response body in `seen` (head, then chunks, perhaps incomplete),
+/// decoded by its `Content-Encoding`; what decodes so far when cut short.
+fn decoded_body(seen: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let Some(split) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Vec::new();
+    };
+    let head = String::from_utf8_lossy(&seen[..split]).to_ascii_lowercase();
+    let mut rest = &seen[split + 4..];
+    let mut body = Vec::new();
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let Ok(len) = usize::from_str_radix(&String::from_utf8_lossy(&rest[..end]), 16) else {
+            break;
+        };
+        let start = end + 2;
+        if len == 0 || rest.len() < start + len {
+            break;
+        }
+        body.extend_from_slice(&rest[start..start + len]);
+        rest = &rest[(start + len + 2).min(rest.len())..];
+    }
+    let coding = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-encoding:"))
+        .map(str::trim);
+    let sink = Sink::default();
+    let mut decoder: Box<dyn std::io::Write> = match coding {
+        Some("gzip") => Box::new(flate2::write::GzDecoder::new(sink.clone())),
+        Some("br") => Box::new(brotli::DecompressorWriter::new(sink.clone(), 4096)),
+        Some("zstd") => match zstd::stream::write::Decoder::new(sink.clone()) {
+            Ok(decoder) => Box::new(decoder),
+            Err(_) => return Vec::new(),
+        },
+        _ => return body,
+    };
+    // A cut-short body decodes as far as it goes.
+    let _ = decoder.write_all(&body);
+    let _ = decoder.flush();
+    drop(decoder);
+    sink.0.take()
+}
+
+/// Where a decoder writes.
+#[derive(Clone, Default)]
+struct Sink(Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One connection: dial, send, read the shell, then read slowly to the end.
 async fn hold(
     args: Rc<Args>,
@@ -161,8 +224,13 @@ async fn hold(
             return outcome;
         }
     };
+    let accept = args
+        .accept_encoding
+        .as_ref()
+        .map(|value| format!("Accept-Encoding: {value}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hold_streams\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hold_streams\r\n{accept}Connection: close\r\n\r\n",
         args.target, args.host
     );
     if stream.write_all(request.as_bytes()).await.is_err() {
@@ -182,7 +250,11 @@ async fn hold(
             Ok(read) => read,
         };
         seen.extend_from_slice(&buf[..read]);
-        if !outcome.shell && contains(&seen, shell_marker) {
+        let found = |marker: &[u8]| match args.accept_encoding {
+            Some(_) => contains(&decoded_body(&seen), marker),
+            None => contains(&seen, marker),
+        };
+        if !outcome.shell && found(shell_marker) {
             // Only the head and the shell count; free the dial slot now.
             dial_permit.take();
             outcome.shell = seen.starts_with(b"HTTP/1.1 200 ");
@@ -196,7 +268,7 @@ async fn hold(
             }
         }
         if seen.ends_with(b"\r\n0\r\n\r\n") {
-            outcome.complete = outcome.shell && contains(&seen, done_marker);
+            outcome.complete = outcome.shell && found(done_marker);
             break;
         }
         tokio::time::sleep(READ_PAUSE).await;

@@ -292,3 +292,53 @@ fn not_acceptable() -> Streamed {
     add_vary(&mut streamed.headers);
     streamed
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use actix_web::http::header;
+    use actix_web::middleware::Compress;
+    use actix_web::{App, test, web};
+
+    use super::*;
+
+    /// A page body well over the size worth compressing.
+    fn page_body() -> Vec<u8> {
+        b"<section><h2>ready</h2><p>pagepipe streams html</p></section>\n".repeat(40)
+    }
+
+    async fn page() -> Streamed {
+        let body = Bytes::from(page_body());
+        Streamed::html(stream::once(async move { Ok::<_, io::Error>(body) }))
+    }
+
+    #[actix_web::test]
+    async fn a_page_behind_actix_compress_is_compressed_exactly_once() {
+        assert!(page_body().len() as u64 > cache::MIN_FILE);
+        let app = test::init_service(
+            App::new()
+                .wrap(Compress::default())
+                .route("/", web::get().to(page)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .insert_header((header::ACCEPT_ENCODING, "gzip"))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let codings: Vec<_> = res
+            .headers()
+            .get_all(header::CONTENT_ENCODING)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(codings, ["gzip"]);
+        let body = test::read_body(res).await;
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut decoded)
+            .expect("gzip decodes");
+        assert_eq!(decoded, page_body(), "one decoding gives the page");
+    }
+}

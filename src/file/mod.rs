@@ -176,8 +176,11 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
     let metadata = file.metadata()?;
     let content_type = content_type(&relative);
     let validators = validators_of(&metadata);
+    // Whether the response depends on Accept-Encoding: for a compressible
+    // type, even when this version is too small to compress.
+    let vary = wanted.coding.is_some() && encoding::compressible(&content_type);
     if let Some((coding, compression)) = wanted.coding
-        && encoding::compressible(&content_type)
+        && vary
         && metadata.len() >= cache::MIN_FILE
     {
         let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
@@ -219,7 +222,7 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
         content_type,
         validators,
         wanted.read_small,
-        false,
+        vary,
     )
 }
 
@@ -255,6 +258,10 @@ fn sibling(root: &Path, relative: &Path, coding: Coding, content_type: &str) -> 
     name.push(".");
     name.push(coding.suffix()?);
     let real = path::confine(root, &relative.with_file_name(name)).ok()?;
+    // Checked before opening, as for the file itself: opening a FIFO would block.
+    if !real.metadata().ok()?.is_file() {
+        return None;
+    }
     let file = File::open(real).ok()?;
     let metadata = file.metadata().ok()?;
     if !metadata.is_file() {

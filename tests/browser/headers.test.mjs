@@ -67,12 +67,14 @@ describe('with a nonce CSP', () => {
 });
 
 describe('with compression', () => {
-  for (const acceptEncoding of ['gzip', 'gzip, br']) {
+  // Each coding forced alone, then Chromium's own list (zstd wins).
+  for (const acceptEncoding of ['gzip', 'br', 'zstd', 'gzip, deflate, br, zstd']) {
     test(`Accept-Encoding: ${acceptEncoding} still paints sections in resolve order`, async () => {
       const context = await h.browser.newContext({
         extraHTTPHeaders: { 'accept-encoding': acceptEncoding },
       });
       const page = await context.newPage();
+      const errors = watchErrors(page);
       const bench = new BenchPage(page, h.server.url);
       const delays = [1200, 300, 700];
       const response = await bench.open(`delays=${delays.join(',')}&bytes=4096`);
@@ -91,6 +93,7 @@ describe('with compression', () => {
         assert.ok(at >= delay - EARLY_MS && at <= delay + LATE_MS, `s${i}, due at ${delay} ms, at ${at} ms`);
       });
       assert.deepEqual(await bench.leftovers(), { templates: 0, calls: 0, loadingText: false });
+      assert.deepEqual(errors, [], 'no console error');
       await context.close();
     });
   }

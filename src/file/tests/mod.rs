@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::serve_file;
 
 mod conditional;
+mod precompressed;
 mod ranges;
 
 /// Length of the fixture file `data.bin`.
