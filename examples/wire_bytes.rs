@@ -16,7 +16,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
 /// The levels pagepipe uses for dynamic content (`src/encoding/pool.rs`).
-const ZSTD_LEVEL: i32 = 3;
+const ZSTD_LEVEL: i32 = 1;
 const GZIP_LEVEL: u32 = 1;
 const BROTLI_QUALITY: u32 = 3;
 const BROTLI_LGWIN: u32 = 18;
