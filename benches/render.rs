@@ -3,6 +3,12 @@
 //! script-context JSON escaping. Run with `cargo bench --bench render`;
 //! under `cargo test` each routine runs once, as a smoke test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test tool: a failed unwrap is a failed run"
+)]
+
 use std::convert::Infallible;
 use std::hint::black_box;
 

@@ -24,9 +24,16 @@ pub struct Nonce(Rc<str>);
 
 impl Nonce {
     /// A fresh random nonce.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system has no random source: no nonce would be safe.
+    #[allow(
+        clippy::expect_used,
+        reason = "without OS randomness there is no safe nonce to hand out"
+    )]
     pub fn new() -> Self {
         let mut bytes = [0u8; 16];
-        // Without an OS random source there is no safe nonce to hand out.
         getrandom::fill(&mut bytes).expect("the OS provides randomness");
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let hex: String = bytes

@@ -48,23 +48,18 @@
 //!   validators and conditional requests.
 //! - `proxy`: [`Upstream`]: an upstream URL relayed as a [`Streamed`].
 //! - `error`: [`Error`], what can fail before the first byte.
-//! - [`demo`]: the demo server's routes, built on the public API only.
 //! - [`guide`]: adding a section to a page, step by step.
-
-// The demo's templates call `pagepipe::slot` exactly as an application would.
-extern crate self as pagepipe;
 
 mod csp;
 mod encoding;
 mod error;
 mod file;
 mod page;
+#[cfg(feature = "upstream")]
 mod proxy;
 mod render;
 mod streamed;
 pub mod wire;
-
-pub mod demo;
 
 #[doc = include_str!("../docs/adding-a-section.md")]
 pub mod guide {}
@@ -77,6 +72,7 @@ pub use page::{
     BoxError, DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Section, Slot,
     slot,
 };
+#[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};
 pub use render::{Body, Mode, ParseModeError, render};
 pub use streamed::Streamed;

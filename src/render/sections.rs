@@ -312,8 +312,10 @@ fn split(
         let Some(len) = close.find(&html[id_start..]) else {
             break;
         };
-        let id = std::str::from_utf8(&html[id_start..id_start + len]).expect("slot marker is text");
-        let key = key_of(id)?;
+        // The markup was a `String` and the markers are ASCII, so this is
+        // the id as written; lossy only in name.
+        let id = String::from_utf8_lossy(&html[id_start..id_start + len]);
+        let key = key_of(&id)?;
         if start > pos {
             parts.push(Part::Html(html.slice(pos..start)));
         }

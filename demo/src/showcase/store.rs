@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::BoxError;
+use pagepipe::BoxError;
 
 /// The sections of the showcase, as the knobs name them.
 pub(crate) const SECTIONS: [&str; 6] = [

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::Mode;
+use pagepipe::Mode;
 
 /// A query parameter that is malformed, out of range or repeated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -15,7 +15,7 @@ import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 /** The repository's root folder. */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Where screenshots go: under target/, never committed. */
 export const SCREENSHOTS = resolve(ROOT, 'target', 'screenshots');

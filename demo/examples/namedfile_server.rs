@@ -19,6 +19,12 @@
 //! Prints `listening on http://HOST:PORT` once it accepts connections, like
 //! the demo server; stops on SIGINT/SIGTERM.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test tool: a failed unwrap is a failed run"
+)]
+
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;

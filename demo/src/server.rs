@@ -9,44 +9,39 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Route, guard, middleware, web};
 use askama::Template;
 
-mod bench;
-mod data;
-mod headers;
-mod media;
-mod query;
-mod showcase;
+use crate::{bench, feed, headers, media, showcase};
 
 /// What the demo server needs to run.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// Folder of static files: media, sample HTML, JSON fixtures.
-    pub assets: PathBuf,
+    pub(crate) assets: PathBuf,
     /// Worker threads.
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Seconds that open responses may take to finish after a shutdown signal.
-    pub shutdown_timeout: u64,
+    pub(crate) shutdown_timeout: u64,
     /// Limits on clients.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Where `/stream-video` relays from instead of the bundled MP4.
-    pub video_upstream: Option<crate::Upstream>,
+    pub(crate) video_upstream: Option<pagepipe::Upstream>,
 }
 
 /// Limits on what a client may ask of the server.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Time a client has to send a request's head (slowloris guard).
-    pub request_timeout: std::time::Duration,
+    pub(crate) request_timeout: std::time::Duration,
     /// How long an idle keep-alive connection stays open.
-    pub keep_alive: std::time::Duration,
+    pub(crate) keep_alive: std::time::Duration,
     /// Open connections per worker; further ones wait in the backlog.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Longest request target (path and query) in bytes; longer is a `414`.
-    pub max_target: usize,
+    pub(crate) max_target: usize,
     /// Most bytes of request header names and values; more is a `431`.
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
     /// How long sent data may go unacknowledged (a client that stopped
     /// reading) before the connection is dropped (`TCP_USER_TIMEOUT`).
-    pub send_timeout: std::time::Duration,
+    pub(crate) send_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -67,23 +62,23 @@ impl Default for Limits {
 pub(crate) struct State {
     pub(crate) limits: Limits,
     pub(crate) assets: PathBuf,
-    pub(crate) video_upstream: Option<crate::Upstream>,
+    pub(crate) video_upstream: Option<pagepipe::Upstream>,
 }
 
 /// Registers every demo route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/").route(get_or_head().to(index)))
         .service(resource("/healthz").route(get_or_head().to(healthz)))
         .service(resource("/bench").route(get_or_head().to(bench::bench)))
         .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
-        .service(resource("/stream-data").route(get_or_head().to(data::stream_data)))
-        .service(resource("/streams-api").route(get_or_head().to(data::streams_api)))
+        .service(resource("/stream-data").route(get_or_head().to(feed::stream_data)))
+        .service(resource("/streams-api").route(get_or_head().to(feed::streams_api)))
         .configure(media::routes);
 }
 
 /// Starts the demo server on `listener`. It does not handle signals: call
 /// `stop` on the returned server's handle to shut it down gracefully.
-pub fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
+pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     let limits = options.limits.clone();
     let state = web::Data::new(State {
         limits: options.limits,
@@ -150,7 +145,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// A route for GET and HEAD: actix's `web::get()` alone answers HEAD with 404.
-fn get_or_head() -> Route {
+pub(crate) fn get_or_head() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
@@ -158,11 +153,11 @@ fn get_or_head() -> Route {
 #[template(path = "index.html")]
 struct Index;
 
-async fn index() -> actix_web::Result<crate::Streamed> {
+async fn index() -> actix_web::Result<pagepipe::Streamed> {
     let html = Index
         .render()
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(crate::Streamed::html_complete(html.into()))
+    Ok(pagepipe::Streamed::html_complete(html.into()))
 }
 
 async fn healthz() -> HttpResponse {

@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use tokio::time::{Instant, sleep_until};
 
-use super::query::{QueryError, params, parse_mode};
-use crate::{Mode, Nonce, Page, Section, Slot, slot};
+use crate::query::{QueryError, params, parse_mode};
+use pagepipe::{Mode, Nonce, Page, Section, Slot, slot};
 
 /// Most sections a bench page may have.
 const MAX_SECTIONS: usize = 64;

@@ -19,6 +19,12 @@
 //!     --url 'http://127.0.0.1:3000/bench?delays=5000' --connections 10000 --server-pid 1234
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test tool: a failed unwrap is a failed run"
+)]
+
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, sleep_until};
 
-use super::query::{QueryError, params};
-use crate::{Nonce, Streamed};
+use crate::query::{QueryError, params};
+use pagepipe::{Nonce, Streamed};
 
 /// Most records one feed may have.
 const MAX_RECORDS: u32 = 10_000;

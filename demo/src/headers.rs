@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::State;
-use crate::Nonce;
+use crate::server::State;
+use pagepipe::Nonce;
 
 /// The demo's policy: nothing from elsewhere, and inline scripts only with
 /// this response's nonce.

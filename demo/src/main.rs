@@ -2,13 +2,25 @@
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use pagepipe::{Upstream, demo};
+use pagepipe::Upstream;
+
+mod bench;
+mod feed;
+mod headers;
+mod media;
+mod query;
+mod server;
+mod showcase;
 use tracing_subscriber::EnvFilter;
+
+/// The assets bundled with the demo, found from the source tree it was built
+/// in, so the binary starts from any folder.
+const BUNDLED_ASSETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
 
 /// pagepipe demo server: progressive HTML pages and streamed media.
 #[derive(Debug, Parser)]
@@ -17,9 +29,10 @@ struct Args {
     /// Where to listen, as HOST:PORT (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: String,
-    /// Folder of static files: media, sample HTML, JSON fixtures.
-    #[arg(long, default_value = "assets")]
-    assets: PathBuf,
+    /// Folder of static files: media, sample HTML, JSON fixtures
+    /// [default: the repository's `assets` folder, wherever this is started]
+    #[arg(long)]
+    assets: Option<PathBuf>,
     /// Worker threads [default: number of cores].
     #[arg(long)]
     workers: Option<usize>,
@@ -60,11 +73,22 @@ fn main() -> ExitCode {
         .with_ansi(io::stderr().is_terminal())
         .init();
     let args = Args::parse();
-    if !args.assets.is_dir() {
-        eprintln!("error: --assets {}: no such folder", args.assets.display());
-        return ExitCode::from(2);
-    }
-    match actix_web::rt::System::new().block_on(run(args)) {
+    let assets = match &args.assets {
+        Some(assets) if !assets.is_dir() => {
+            eprintln!("error: --assets {}: no such folder", assets.display());
+            return ExitCode::from(2);
+        }
+        Some(assets) => assets.clone(),
+        None if !Path::new(BUNDLED_ASSETS).is_dir() => {
+            eprintln!(
+                "error: the bundled assets are not at {BUNDLED_ASSETS} (this binary was built \
+                 elsewhere); pass --assets DIR"
+            );
+            return ExitCode::from(2);
+        }
+        None => PathBuf::from(BUNDLED_ASSETS),
+    };
+    match actix_web::rt::System::new().block_on(run(args, assets)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -73,21 +97,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> io::Result<()> {
+async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
     let listener = TcpListener::bind(&args.addr)
         .map_err(|err| io::Error::new(err.kind(), format!("--addr {}: {err}", args.addr)))?;
     let addr = listener.local_addr()?;
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let server = demo::serve(
+    let server = server::serve(
         listener,
-        demo::Options {
-            assets: args.assets,
+        server::Options {
+            assets,
             workers,
             shutdown_timeout: args.shutdown_timeout,
             video_upstream: args.video_upstream,
-            limits: demo::Limits {
+            limits: server::Limits {
                 request_timeout: Duration::from_millis(args.request_timeout_ms),
                 keep_alive: Duration::from_secs(args.keep_alive_secs),
                 max_connections: args.max_connections,
@@ -98,8 +122,11 @@ async fn run(args: Args) -> io::Result<()> {
         },
     )?;
     let handle = server.handle();
+    // Installed before the first connection, so a SIGTERM is never missed.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|err| io::Error::new(err.kind(), format!("SIGTERM handler: {err}")))?;
     actix_web::rt::spawn(async move {
-        shutdown_signal().await;
+        shutdown_signal(term).await;
         tracing::info!("shutting down: refusing new connections, letting open responses finish");
         handle.stop(true).await;
     });
@@ -110,9 +137,7 @@ async fn run(args: Args) -> io::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

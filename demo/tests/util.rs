@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 /// The bundled assets folder.
 pub fn assets_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets")
 }
 
 /// The demo server, started from its binary; killed (by PID) on drop.

@@ -10,14 +10,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tokio::time::Instant;
 
-use super::State;
-use super::query::{QueryError, params, parse_mode};
-use crate::{Nonce, Page};
+use crate::query::{QueryError, params, parse_mode};
+use crate::server::State;
+use pagepipe::{Nonce, Page};
 
-mod data;
 mod sections;
+mod store;
 
-use data::{Knobs, Product, SECTIONS, Store};
+use store::{Knobs, Product, SECTIONS, Store};
 
 /// The product shown when the query names none.
 const DEFAULT_ITEM: &str = "aurora-lamp";
@@ -41,7 +41,7 @@ struct NotFound {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Query {
     item: String,
-    mode: Option<crate::Mode>,
+    mode: Option<pagepipe::Mode>,
     knobs: Knobs,
 }
 
@@ -119,7 +119,7 @@ mod tests {
     fn knobs_name_sections() {
         let query = Query::parse("fail=reviews,votes&slow=pricing&mode=in-order").unwrap();
         assert_eq!(query.item, DEFAULT_ITEM);
-        assert_eq!(query.mode, Some(crate::Mode::InOrder));
+        assert_eq!(query.mode, Some(pagepipe::Mode::InOrder));
         assert_eq!(query.knobs.fail, ["reviews", "votes"]);
         assert_eq!(query.knobs.slow, ["pricing"]);
     }

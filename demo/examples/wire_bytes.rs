@@ -12,6 +12,12 @@
 //! cargo run --release --example wire_bytes -- --url http://127.0.0.1:3000
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test tool: a failed unwrap is a failed run"
+)]
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 

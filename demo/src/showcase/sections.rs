@@ -6,8 +6,8 @@ use std::time::Duration;
 use askama::Template;
 use serde_json::json;
 
-use super::data::{Product, Question, Reviews, ShippingOption, Store, Votes, latency};
-use crate::{BoxError, Fragment, Section, Slot, slot};
+use super::store::{Product, Question, Reviews, ShippingOption, Store, Votes, latency};
+use pagepipe::{BoxError, Fragment, Section, Slot, slot};
 
 /// How long any showcase section may take before its error template shows.
 const TIMEOUT: Duration = Duration::from_millis(2500);
@@ -31,7 +31,7 @@ struct SectionError {
 /// A showcase section: skeleton fallback, error template and timeout.
 fn section<T, F>(id: impl Into<String>, label: &'static str, lines: usize, content: F) -> Section
 where
-    T: crate::IntoFragment,
+    T: pagepipe::IntoFragment,
     F: Future<Output = Result<T, BoxError>> + 'static,
 {
     let id = id.into();
@@ -87,7 +87,7 @@ struct PricingView {
 }
 
 async fn pricing(store: Store, id: String) -> Result<PricingView, BoxError> {
-    let p: super::data::Pricing = store
+    let p: super::store::Pricing = store
         .entry("pricing", "pricing.json", &id, latency("pricing"))
         .await?;
     Ok(PricingView {

@@ -4,8 +4,8 @@
 
 use actix_web::{HttpRequest, web};
 
-use super::{State, get_or_head, resource};
-use crate::{Streamed, serve_file};
+use crate::server::{State, get_or_head, resource};
+use pagepipe::{Streamed, serve_file};
 
 /// The bundled JPEG, under the assets folder.
 const IMAGE: &str = "image.jpg";

@@ -1,5 +1,10 @@
 //! One integration test binary; each module is one area of behaviour.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test tool: a failed unwrap is a failed run"
+)]
 // Test helpers are `pub` for sibling modules; the crate exports nothing.
 #![allow(unreachable_pub)]
 
