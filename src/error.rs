@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 /// What can go wrong before a page's first byte is sent.
 ///
 /// Once the shell is out, failures never surface here: a failing section
-/// renders its error fallback in its own slot instead.
+/// renders its error markup in its own slot instead.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -37,16 +37,25 @@
 //!
 //! # Layout
 //!
-//! - `page`: [`Page`], [`Section`], [`Fragment`], [`slot`]: the author's API.
-//! - `render`: [`render`] and [`Mode`]: the generator that yields the bytes.
-//! - `wire`: the placeholder and late-section markup and the runtime script.
+//! Modules depend only on those below them (`docs/architecture.md`):
+//!
+//! - `respond`: the one place a [`Page`] becomes a response (its
+//!   [`Responder`](actix_web::Responder) impl and [`Page::respond`]).
+//! - `page`: [`Page`], [`Section`], [`Fragment`], [`slot`]: the author's API;
+//!   it knows nothing about rendering.
+//! - `mode`: [`Mode`], and which one a request gets (crawlers, HTTP/1.0).
+//! - `render`: [`render`]: the generator that yields the bytes.
+//! - `wire`: every byte of the format: slot markers, placeholders, late
+//!   sections, the runtime script.
 //! - `streamed`: [`Streamed`], the one responder for pages and files.
 //! - `encoding`: [`Compression`]: zstd, brotli or gzip by `Accept-Encoding`,
 //!   chunk by chunk with no compressor held while a stream waits, and
 //!   static files compressed once and cached.
 //! - `file`: [`serve_file`]: a path under a root → [`Streamed`], with ranges,
-//!   validators and conditional requests.
-//! - `proxy`: [`Upstream`]: an upstream URL relayed as a [`Streamed`].
+//!   validators, conditional requests and precompressed representations;
+//!   [`Files`] mounts a folder with it.
+//! - `proxy` (feature `upstream`): `Upstream`, an upstream URL relayed as a
+//!   [`Streamed`].
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`guide`]: adding a section to a page, step by step.
 
@@ -54,10 +63,12 @@ mod csp;
 mod encoding;
 mod error;
 mod file;
+mod mode;
 mod page;
 #[cfg(feature = "upstream")]
 mod proxy;
 mod render;
+mod respond;
 mod streamed;
 pub mod wire;
 
@@ -67,12 +78,14 @@ pub mod guide {}
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
 pub use error::Error;
+pub use file::Files;
 pub use file::serve_file;
+pub use mode::{Mode, ParseModeError};
 pub use page::{
     BoxError, DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Section, Slot,
     slot,
 };
 #[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};
-pub use render::{Body, Mode, ParseModeError, render};
+pub use render::{Body, render};
 pub use streamed::Streamed;

@@ -6,20 +6,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody};
 use askama::Template;
 use futures_util::FutureExt as _;
 use futures_util::future::LocalBoxFuture;
 
-use crate::render::{Mode, render};
-use crate::streamed::Streamed;
+use crate::mode::Mode;
 use crate::wire;
 
 /// The error a section's loader may return: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long a page may stream before its unresolved sections give up and
-/// show their timeout fallback, unless [`Page::deadline`] says otherwise.
+/// show their error markup, unless [`Page::deadline`] says otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How many sections, nested ones included, a page may have unless
@@ -90,7 +88,7 @@ impl IntoFragment for Fragment {
     }
 }
 
-/// A deferred part of a page: an id, a fallback shown until its content is
+/// A deferred part of a page: an id, the markup shown while it loads, and
 /// ready, and the future that loads and renders that content.
 ///
 /// The id names the section's slot element in the DOM (`<pp-slot id="…">`),
@@ -126,14 +124,14 @@ impl IntoFragment for Fragment {
 /// ```
 pub struct Section {
     pub(crate) id: String,
-    pub(crate) fallback: Result<String, askama::Error>,
+    pub(crate) loading: Result<String, askama::Error>,
     pub(crate) error: Option<Result<String, askama::Error>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
 }
 
 impl Section {
-    /// A section `id` that shows `fallback` until `content` resolves.
+    /// A section `id` that shows `loading` until `content` resolves.
     ///
     /// `content` starts when the page starts streaming, at the same time as
     /// every other section of the page. If it fails, panics or times out, the
@@ -141,7 +139,7 @@ impl Section {
     /// of the page streams on.
     pub fn new<T, E>(
         id: impl Into<String>,
-        fallback: impl Template,
+        loading: impl Template,
         content: impl Future<Output = Result<T, E>> + 'static,
     ) -> Self
     where
@@ -153,7 +151,7 @@ impl Section {
             .boxed_local();
         Self {
             id: id.into(),
-            fallback: fallback.render(),
+            loading: loading.render(),
             error: None,
             timeout: None,
             content,
@@ -199,14 +197,7 @@ pub struct Slot(String);
 
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}{}{}{}",
-            wire::MARK_OPEN,
-            wire::mark_token(),
-            self.0,
-            wire::MARK_CLOSE
-        )
+        wire::write_slot_marker(f, &self.0)
     }
 }
 
@@ -214,7 +205,7 @@ impl askama::filters::HtmlSafe for Slot {}
 
 /// A progressive HTML page: a shell template and the sections deferred in it.
 ///
-/// A `Page` is an actix [`Responder`]: return it from a handler and the shell
+/// A `Page` is an actix [`Responder`](actix_web::Responder): return it from a handler and the shell
 /// goes out at once, each section as its data resolves. Decide anything that
 /// affects the status (a missing item's `404`, say) before building the page:
 /// once the shell is sent, the status cannot change.
@@ -251,7 +242,7 @@ impl askama::filters::HtmlSafe for Slot {}
 /// let app = App::new().route("/lamp", web::get().to(lamp));
 /// ```
 pub struct Page {
-    pub(crate) body: Fragment,
+    pub(crate) shell: Fragment,
     pub(crate) nonce: Option<String>,
     pub(crate) mode: Option<Mode>,
     pub(crate) deadline: Duration,
@@ -263,7 +254,7 @@ impl Page {
     /// A page whose shell is `shell`.
     pub fn new(shell: impl Template) -> Self {
         Self {
-            body: Fragment::new(shell),
+            shell: Fragment::new(shell),
             nonce: None,
             mode: None,
             deadline: DEFAULT_DEADLINE,
@@ -274,13 +265,13 @@ impl Page {
 
     /// Adds a section whose slot is in the shell.
     pub fn section(mut self, section: Section) -> Self {
-        self.body = self.body.section(section);
+        self.shell = self.shell.section(section);
         self
     }
 
     /// Carries `value` for the page's scripts; see [`Fragment::data`].
     pub fn data(mut self, id: impl Into<String>, value: &impl serde::Serialize) -> Self {
-        self.body = self.body.data(id, value);
+        self.shell = self.shell.data(id, value);
         self
     }
 
@@ -299,7 +290,7 @@ impl Page {
     }
 
     /// Ends the page `deadline` after it starts streaming: sections still
-    /// pending then show their timeout fallback.
+    /// pending then show their error markup.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
@@ -307,7 +298,7 @@ impl Page {
 
     /// Allows at most `max` sections, nested ones included: a page over it
     /// fails before its first byte, and a section whose nested sections
-    /// would pass it shows its error fallback.
+    /// would pass it shows its error markup.
     pub fn max_sections(mut self, max: usize) -> Self {
         self.max_sections = max;
         self
@@ -318,58 +309,15 @@ impl Page {
         self.status = status;
         self
     }
-
-    /// The mode this page is delivered in to `req`.
-    pub fn mode_for(&self, req: &HttpRequest) -> Mode {
-        Mode::choose(req, self.mode)
-    }
-
-    /// Renders the page for `req`, waiting for every section first when the
-    /// mode is [`Mode::Buffered`] so the response carries `Content-Length`.
-    ///
-    /// Returning the `Page` itself is the same, except that a buffered page
-    /// is then sent as one chunk without a length (close-delimited for
-    /// HTTP/1.0), since a [`Responder`] cannot wait.
-    pub async fn respond(self, req: &HttpRequest) -> HttpResponse {
-        let mode = self.mode_for(req);
-        let status = self.status;
-        let body = match render(self, mode) {
-            Ok(body) => body,
-            Err(err) => return actix_web::ResponseError::error_response(&err),
-        };
-        match mode {
-            Mode::Buffered => {
-                let document = crate::render::collect(body).await;
-                Streamed::html_complete(document)
-                    .status(status)
-                    .respond(req)
-                    .await
-            }
-            _ => Streamed::html(body).status(status).respond_to(req),
-        }
-    }
 }
 
 impl fmt::Debug for Page {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Page")
-            .field("body", &self.body)
+            .field("shell", &self.shell)
             .field("mode", &self.mode)
             .field("deadline", &self.deadline)
             .field("status", &self.status)
             .finish_non_exhaustive()
-    }
-}
-
-impl Responder for Page {
-    type Body = BoxBody;
-
-    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
-        let mode = self.mode_for(req);
-        let status = self.status;
-        match render(self, mode) {
-            Ok(body) => Streamed::html(body).status(status).respond_to(req),
-            Err(err) => actix_web::ResponseError::error_response(&err),
-        }
     }
 }

@@ -7,7 +7,7 @@
 //! (`<template for>`, whatwg/html#11542), so supporting browsers fill slots
 //! natively, even with JavaScript off:
 //!
-//! - A slot is `<pp-slot id="ID">…</pp-slot>`. It holds the fallback between
+//! - A slot is `<pp-slot id="ID">…</pp-slot>`. It holds the loading markup between
 //!   `<?start name="ID">` and `<?end>` markers until the section resolves, and
 //!   the section's content afterwards. In-order and buffered pages write the
 //!   content in place without markers. Either way the final DOM is the same.
@@ -93,14 +93,14 @@ impl Wire {
         buf.put_slice(CLOSE_SLOT.as_bytes());
     }
 
-    /// Writes the slot of section `id` holding `fallback` between the
+    /// Writes the slot of section `id` holding `loading` between the
     /// markers a later `<template for>` replaces.
-    pub(crate) fn placeholder(&self, buf: &mut BytesMut, id: &str, fallback: &[u8]) {
+    pub(crate) fn placeholder(&self, buf: &mut BytesMut, id: &str, loading: &[u8]) {
         put_all(
             buf,
             &[PLACEHOLDER[0], id, PLACEHOLDER[1], id, PLACEHOLDER[2]],
         );
-        buf.put_slice(fallback);
+        buf.put_slice(loading);
         buf.put_slice(PLACEHOLDER[3].as_bytes());
     }
 
@@ -153,7 +153,7 @@ fn late_open(id: &str) -> [&str; 3] {
 /// The end of a slot.
 pub(crate) const CLOSE_SLOT: &str = "</pp-slot>";
 
-/// A placeholder's markup around its id (twice) and its fallback.
+/// A placeholder's markup around its id (twice) and its loading markup.
 const PLACEHOLDER: [&str; 4] = [
     "<pp-slot id=\"",
     "\"><?start name=\"",
@@ -161,7 +161,7 @@ const PLACEHOLDER: [&str; 4] = [
     "<?end></pp-slot>",
 ];
 
-/// Bytes of a placeholder besides its id (twice) and its fallback.
+/// Bytes of a placeholder besides its id (twice) and its loading markup.
 pub(crate) const PLACEHOLDER_MARKUP: usize =
     PLACEHOLDER[0].len() + PLACEHOLDER[1].len() + PLACEHOLDER[2].len() + PLACEHOLDER[3].len();
 
@@ -230,7 +230,7 @@ pub(crate) const MARK_CLOSE: char = '\u{FDD1}';
 
 /// A random per-process token inside every slot marker, so that content which
 /// happens to contain the noncharacters cannot forge a slot.
-pub(crate) fn mark_token() -> &'static str {
+fn mark_token() -> &'static str {
     use std::hash::{BuildHasher, RandomState};
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
@@ -239,6 +239,63 @@ pub(crate) fn mark_token() -> &'static str {
         let mut token = String::with_capacity(32);
         let _ = write!(token, "{a:016x}{b:016x}");
         token
+    })
+}
+
+/// Writes the marker that stands for slot `id` in a rendered template until
+/// the renderer replaces it (what `slot(id)` renders as).
+pub(crate) fn write_slot_marker(out: &mut impl std::fmt::Write, id: &str) -> std::fmt::Result {
+    write!(out, "{MARK_OPEN}{}{id}{MARK_CLOSE}", mark_token())
+}
+
+/// A slot marker found in rendered markup.
+#[derive(Debug)]
+pub(crate) struct SlotMarker<'a> {
+    /// Where the marker starts.
+    pub(crate) start: usize,
+    /// Where the marker ends (exclusive).
+    pub(crate) end: usize,
+    /// The slot's id as written.
+    pub(crate) id: std::borrow::Cow<'a, str>,
+}
+
+/// The slot markers in `html`, in order. A marker without its end is
+/// ignored, and so is everything after it.
+pub(crate) fn find_slot_markers(html: &[u8]) -> impl Iterator<Item = SlotMarker<'_>> {
+    let (open, close) = marker_finders();
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let start = pos + open.find(&html[pos..])?;
+        let id_start = start + open.needle().len();
+        let len = close.find(&html[id_start..])?;
+        let end = id_start + len + close.needle().len();
+        pos = end;
+        // Markers are ASCII inside text that was a `String`, so the id is
+        // whole UTF-8; lossy only in name.
+        let id = String::from_utf8_lossy(&html[id_start..id_start + len]);
+        Some(SlotMarker { start, end, id })
+    })
+}
+
+/// Searchers for the start of a slot marker (with this process's token) and
+/// for its end, built once: building one costs more than a short search.
+fn marker_finders() -> &'static (
+    memchr::memmem::Finder<'static>,
+    memchr::memmem::Finder<'static>,
+) {
+    use memchr::memmem::Finder;
+    static FINDERS: std::sync::OnceLock<(Finder<'static>, Finder<'static>)> =
+        std::sync::OnceLock::new();
+    FINDERS.get_or_init(|| {
+        let mut open = [0u8; 4];
+        let open = MARK_OPEN.encode_utf8(&mut open).as_bytes();
+        let needle = [open, mark_token().as_bytes()].concat();
+        let mut close = [0u8; 4];
+        let close = MARK_CLOSE.encode_utf8(&mut close).as_bytes();
+        (
+            Finder::new(&needle).into_owned(),
+            Finder::new(close).into_owned(),
+        )
     })
 }
 

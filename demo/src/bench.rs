@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use tokio::time::{Instant, sleep_until};
 
-use crate::query::{QueryError, params, parse_mode};
+use crate::query::{QueryError, int_in, params, parse_mode};
 use pagepipe::{Mode, Nonce, Page, Section, Slot, slot};
 
 /// Most sections a bench page may have.
@@ -24,11 +24,11 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// A validated `/bench` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BenchQuery {
-    pub(crate) delays: Vec<u64>,
-    pub(crate) bytes: usize,
+struct BenchQuery {
+    delays: Vec<u64>,
+    bytes: usize,
     /// The mode asked for with `?mode=`, if any.
-    pub(crate) mode: Option<Mode>,
+    mode: Option<Mode>,
 }
 
 impl Default for BenchQuery {
@@ -43,17 +43,18 @@ impl Default for BenchQuery {
 
 impl BenchQuery {
     /// Parses and validates a query string.
-    pub(crate) fn parse(query: &str) -> Result<Self, QueryError> {
+    fn parse(query: &str) -> Result<Self, QueryError> {
         let [delays, bytes, mode] = params(query, ["delays", "bytes", "mode"])?;
         let defaults = Self::default();
         Ok(Self {
             delays: delays.map_or(Ok(defaults.delays), |v| parse_delays(&v))?,
-            bytes: bytes.map_or(Ok(defaults.bytes), |v| parse_bytes(&v))?,
+            bytes: bytes.map_or(Ok(defaults.bytes), |v| int_in("bytes", &v, 0..=MAX_BYTES))?,
             mode: mode.map(|v| parse_mode(&v)).transpose()?.or(defaults.mode),
         })
     }
 }
 
+/// Parses `delays`; an error names the whole list, not the entry at fault.
 fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
     let error = || {
         let expected =
@@ -62,30 +63,13 @@ fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
     };
     let delays = value
         .split(',')
-        .map(|entry| {
-            entry
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms <= MAX_DELAY_MS)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(error)?;
+        .map(|entry| int_in("delays", entry, 0..=MAX_DELAY_MS))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| error())?;
     if delays.len() > MAX_SECTIONS {
         return Err(error());
     }
     Ok(delays)
-}
-
-fn parse_bytes(value: &str) -> Result<usize, QueryError> {
-    value
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|bytes| *bytes <= MAX_BYTES)
-        .ok_or_else(|| {
-            QueryError::new("bytes", &format!("an integer from 0 to {MAX_BYTES}"), value)
-        })
 }
 
 /// Filler text: ASCII words, so any prefix is valid UTF-8 and needs no escaping.
@@ -123,9 +107,9 @@ struct BenchSection {
 }
 
 /// `GET /bench`.
-pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> Result<HttpResponse, QueryError> {
+pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> actix_web::Result<HttpResponse> {
     let start = Instant::now();
-    let query = BenchQuery::parse(req.query_string())?;
+    let query = BenchQuery::parse(req.query_string()).map_err(|err| err.refuse(&req))?;
     let filler = filler(query.bytes);
     let mode = Mode::choose(&req, query.mode);
     let slowest = query.delays.iter().copied().max().unwrap_or(0);

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, sleep_until};
 
-use crate::query::{QueryError, params};
+use crate::query::{QueryError, int_in, params};
 use pagepipe::{Nonce, Streamed};
 
 /// Most records one feed may have.
@@ -22,14 +22,14 @@ const MAX_DELAY_MS: u64 = 10_000;
 
 /// A validated `/stream-data` (or `/streams-api`) query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DataQuery {
+struct DataQuery {
     /// How many records the feed sends.
-    pub(crate) n: u32,
+    n: u32,
     /// The gap between two records, in ms; the first is sent at once.
-    pub(crate) delay_ms: u64,
+    delay_ms: u64,
     /// Break the connection after this many records, to show what a reader
     /// does with a stream that fails midway.
-    pub(crate) fail_after: Option<u32>,
+    fail_after: Option<u32>,
 }
 
 impl Default for DataQuery {
@@ -44,23 +44,16 @@ impl Default for DataQuery {
 
 impl DataQuery {
     /// Parses and validates a query string.
-    pub(crate) fn parse(query: &str) -> Result<Self, QueryError> {
+    fn parse(query: &str) -> Result<Self, QueryError> {
         let [n, delay_ms, fail_after] = params(query, ["n", "delay_ms", "fail_after"])?;
         let defaults = Self::default();
-        let records = format!("an integer from 1 to {MAX_RECORDS}");
         Ok(Self {
-            n: n.map_or(Ok(defaults.n), |v| {
-                parse_in("n", &v, 1..=MAX_RECORDS, &records)
-            })?,
+            n: n.map_or(Ok(defaults.n), |v| int_in("n", &v, 1..=MAX_RECORDS))?,
             delay_ms: delay_ms.map_or(Ok(defaults.delay_ms), |v| {
-                let expected = format!("an integer from 0 to {MAX_DELAY_MS}");
-                parse_in("delay_ms", &v, 0..=MAX_DELAY_MS, &expected)
+                int_in("delay_ms", &v, 0..=MAX_DELAY_MS)
             })?,
             fail_after: fail_after
-                .map(|v| {
-                    let expected = format!("an integer from 0 to {}", MAX_RECORDS - 1);
-                    parse_in("fail_after", &v, 0..=MAX_RECORDS - 1, &expected)
-                })
+                .map(|v| int_in("fail_after", &v, 0..=MAX_RECORDS - 1))
                 .transpose()?,
         })
     }
@@ -75,24 +68,10 @@ impl DataQuery {
     }
 }
 
-fn parse_in<T: std::str::FromStr + PartialOrd>(
-    param: &'static str,
-    value: &str,
-    range: std::ops::RangeInclusive<T>,
-    expected: &str,
-) -> Result<T, QueryError> {
-    value
-        .trim()
-        .parse::<T>()
-        .ok()
-        .filter(|v| range.contains(v))
-        .ok_or_else(|| QueryError::new(param, expected, value))
-}
-
 /// `GET /stream-data`.
-pub(crate) async fn stream_data(req: HttpRequest) -> Result<HttpResponse, QueryError> {
+pub(crate) async fn stream_data(req: HttpRequest) -> actix_web::Result<HttpResponse> {
     let start = Instant::now();
-    let query = DataQuery::parse(req.query_string())?;
+    let query = DataQuery::parse(req.query_string()).map_err(|err| err.refuse(&req))?;
     // A live feed needs what a progressive page needs (no caching, no proxy
     // buffering, no sniffing), under its own type.
     let streamed = Streamed::html(feed(query, start)).header(
@@ -273,7 +252,7 @@ struct StreamsApi {
 /// Taking a [`Nonce`] puts the page under the demo's strict CSP; it has no
 /// inline script or style to use it on, which is the point.
 pub(crate) async fn streams_api(req: HttpRequest, _csp: Nonce) -> actix_web::Result<HttpResponse> {
-    let query = DataQuery::parse(req.query_string())?;
+    let query = DataQuery::parse(req.query_string()).map_err(|err| err.refuse(&req))?;
     let page = StreamsApi {
         query,
         src: format!("/stream-data?{}", query.to_query_string()),

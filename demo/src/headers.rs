@@ -5,14 +5,15 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, Responder as _, web};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use crate::server::State;
+use crate::server::{State, text};
 use pagepipe::Nonce;
 
 /// The demo's policy: nothing from elsewhere, and inline scripts only with
@@ -65,32 +66,27 @@ fn refuse_oversized(req: &ServiceRequest) -> Option<HttpResponse> {
         .uri()
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
-    if target > limits.max_target {
-        let message = format!(
-            "request target is {target} bytes; the limit is {}\n",
-            limits.max_target
-        );
-        return Some(plain(HttpResponse::UriTooLong(), message));
-    }
     let headers: usize = req
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if headers > limits.max_headers {
+    let (status, message) = if target > limits.max_target {
+        let message = format!(
+            "request target is {target} bytes; the limit is {}\n",
+            limits.max_target
+        );
+        (StatusCode::URI_TOO_LONG, message)
+    } else if headers > limits.max_headers {
         let message = format!(
             "request headers are {headers} bytes; the limit is {}\n",
             limits.max_headers
         );
-        return Some(plain(HttpResponse::RequestHeaderFieldsTooLarge(), message));
-    }
-    None
-}
-
-fn plain(mut builder: actix_web::HttpResponseBuilder, message: String) -> HttpResponse {
-    builder
-        .content_type("text/plain; charset=utf-8")
-        .body(message)
+        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message)
+    } else {
+        return None;
+    };
+    Some(text(status, message).respond_to(req.request()))
 }
 
 fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {

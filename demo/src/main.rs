@@ -1,4 +1,4 @@
-//! The pagepipe demo server (`DEMO_CONTRACT.md`): flags, logging, signals.
+//! The pagepipe demo server (`docs/DEMO_CONTRACT.md`): flags, logging, signals.
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::net::TcpListener;

@@ -1,22 +1,25 @@
 //! The demo's media routes: `/stream-image`, `/stream-video` (or its
-//! upstream, with `--video-upstream`) and `/assets/{path}`, all through the
-//! file responder.
+//! upstream, with `--video-upstream`) and the assets folder mounted at
+//! `/assets/` with [`pagepipe::Files`], all through the file responder.
+
+use std::path::Path;
 
 use actix_web::{HttpRequest, web};
 
 use crate::server::{State, get_or_head, resource};
-use pagepipe::{Streamed, serve_file};
+use pagepipe::{Files, Streamed, serve_file};
 
 /// The bundled JPEG, under the assets folder.
 const IMAGE: &str = "image.jpg";
 /// The bundled MP4, under the assets folder.
 const VIDEO: &str = "video.mp4";
 
-/// Registers the media routes (GET and HEAD; other methods get `405`).
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+/// Registers the media routes, with the folder `assets` at `/assets/`
+/// (GET and HEAD; other methods get `405`).
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, assets: &Path) {
     cfg.service(resource("/stream-image").route(get_or_head().to(image)))
         .service(resource("/stream-video").route(get_or_head().to(video)))
-        .service(resource("/assets/{path:.*}").route(get_or_head().to(asset)));
+        .service(Files::new("/assets", assets));
 }
 
 async fn image(req: HttpRequest, state: web::Data<State>) -> Streamed {
@@ -28,9 +31,4 @@ async fn video(req: HttpRequest, state: web::Data<State>) -> Streamed {
         Some(upstream) => upstream.relay(&req).await,
         None => serve_file(&state.assets, VIDEO, &req).await,
     }
-}
-
-async fn asset(req: HttpRequest, state: web::Data<State>) -> Streamed {
-    let path = req.match_info().get("path").unwrap_or_default();
-    serve_file(&state.assets, path, &req).await
 }

@@ -1,9 +1,15 @@
-//! Query strings of the demo's pages: splitting them into parameters, and the
-//! `400` answer that names the parameter at fault.
+//! Query strings of the demo's pages: splitting them into parameters,
+//! checking integers against their range, and the `400` answer that names
+//! the parameter at fault.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 
+use crate::server::text_error;
 use pagepipe::Mode;
 
 /// A query parameter that is malformed, out of range or repeated.
@@ -11,7 +17,7 @@ use pagepipe::Mode;
 #[error("invalid `{param}`: {reason}")]
 pub(crate) struct QueryError {
     pub(crate) param: &'static str,
-    pub(crate) reason: String,
+    reason: String,
 }
 
 impl QueryError {
@@ -27,17 +33,11 @@ impl QueryError {
             ),
         }
     }
-}
 
-impl ResponseError for QueryError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{self}\n"))
+    /// The `400` answer to `req`, as a handler's error: this error's text on
+    /// a line of its own.
+    pub(crate) fn refuse(self, req: &HttpRequest) -> actix_web::Error {
+        text_error(req, StatusCode::BAD_REQUEST, self)
     }
 }
 
@@ -72,4 +72,45 @@ pub(crate) fn parse_mode(value: &str) -> Result<Mode, QueryError> {
     value
         .parse()
         .map_err(|_| QueryError::new("mode", "out-of-order, in-order or buffered", value))
+}
+
+/// Parses `value`, the parameter `name`, as an integer within `range`; the
+/// error names the parameter and the range ("expected an integer from 0 to
+/// 10000; got …").
+pub(crate) fn int_in<T>(
+    name: &'static str,
+    value: &str,
+    range: RangeInclusive<T>,
+) -> Result<T, QueryError>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    value
+        .trim()
+        .parse::<T>()
+        .ok()
+        .filter(|int| range.contains(int))
+        .ok_or_else(|| {
+            let expected = format!("an integer from {} to {}", range.start(), range.end());
+            QueryError::new(name, &expected, value)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_in_takes_the_range_inclusive_and_names_it_when_refusing() {
+        assert_eq!(int_in("n", "1", 1..=10_000_u32), Ok(1));
+        assert_eq!(int_in("n", " 10000 ", 1..=10_000_u32), Ok(10_000));
+        for value in ["0", "10001", "-1", "1.5", "ten", ""] {
+            let err = int_in("n", value, 1..=10_000_u32).unwrap_err();
+            assert_eq!(err.param, "n", "{value}");
+            assert_eq!(
+                err.to_string(),
+                format!("invalid `n`: expected an integer from 1 to 10000; got \"{value}\"")
+            );
+        }
+    }
 }

@@ -1,15 +1,20 @@
-//! The demo server of `DEMO_CONTRACT.md`: its routes and how it is started.
+//! The demo server of `docs/DEMO_CONTRACT.md`: its routes and how it is started.
 //! It uses only pagepipe's public API, as any application would.
 
+use std::fmt::{Debug, Display};
 use std::io;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Route, guard, middleware, web};
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{App, HttpRequest, HttpServer, Responder as _, Route, guard, middleware, web};
 use askama::Template;
 
 use crate::{bench, feed, headers, media, showcase};
+use pagepipe::Streamed;
 
 /// What the demo server needs to run.
 #[derive(Debug, Clone)]
@@ -65,21 +70,22 @@ pub(crate) struct State {
     pub(crate) video_upstream: Option<pagepipe::Upstream>,
 }
 
-/// Registers every demo route.
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+/// Registers every demo route, with the folder `assets` at `/assets/`.
+fn routes(cfg: &mut web::ServiceConfig, assets: &Path) {
     cfg.service(resource("/").route(get_or_head().to(index)))
         .service(resource("/healthz").route(get_or_head().to(healthz)))
         .service(resource("/bench").route(get_or_head().to(bench::bench)))
         .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
         .service(resource("/stream-data").route(get_or_head().to(feed::stream_data)))
         .service(resource("/streams-api").route(get_or_head().to(feed::streams_api)))
-        .configure(media::routes);
+        .configure(|cfg| media::routes(cfg, assets));
 }
 
 /// Starts the demo server on `listener`. It does not handle signals: call
 /// `stop` on the returned server's handle to shut it down gracefully.
 pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
     let limits = options.limits.clone();
+    let assets = options.assets.clone();
     let state = web::Data::new(State {
         limits: options.limits,
         assets: options.assets,
@@ -89,7 +95,7 @@ pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Serve
         App::new()
             .app_data(state.clone())
             .wrap(middleware::from_fn(headers::finish))
-            .configure(routes)
+            .configure(|cfg| routes(cfg, &assets))
             .default_service(web::to(not_found))
     })
     .workers(options.workers.max(1))
@@ -124,24 +130,38 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
-        .content_type("text/plain; charset=utf-8")
-        .body(format!(
-            "method {} is not allowed on {}: use GET or HEAD\n",
-            req.method(),
-            req.path()
-        ))
+/// The `405` of every demo resource, with `Allow`.
+async fn method_not_allowed(req: HttpRequest) -> Streamed {
+    let message = format!(
+        "method {} is not allowed on {}: use GET or HEAD\n",
+        req.method(),
+        req.path()
+    );
+    text(StatusCode::METHOD_NOT_ALLOWED, message)
+        .header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound()
-        .content_type("text/plain; charset=utf-8")
-        .body(format!(
-            "no page at {}; the demos are listed at /\n",
-            req.path()
-        ))
+async fn not_found(req: HttpRequest) -> Streamed {
+    let message = format!("no page at {}; the demos are listed at /\n", req.path());
+    text(StatusCode::NOT_FOUND, message)
+}
+
+/// Every plain-text answer of the demo (its `400`s, `404`, `405`, `414`,
+/// `431`, the showcase's `500`, `/healthz`): a complete `text/plain;
+/// charset=utf-8` body, never compressed, so it stays readable whatever
+/// `Accept-Encoding` says.
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Streamed {
+    Streamed::text(status, message).uncompressed()
+}
+
+/// A handler's error answered with [`text`]: `cause` on a line of its own.
+pub(crate) fn text_error(
+    req: &HttpRequest,
+    status: StatusCode,
+    cause: impl Debug + Display + 'static,
+) -> actix_web::Error {
+    let response = text(status, format!("{cause}\n")).respond_to(req);
+    InternalError::from_response(cause, response).into()
 }
 
 /// A route for GET and HEAD: actix's `web::get()` alone answers HEAD with 404.
@@ -153,15 +173,13 @@ pub(crate) fn get_or_head() -> Route {
 #[template(path = "index.html")]
 struct Index;
 
-async fn index() -> actix_web::Result<pagepipe::Streamed> {
+async fn index() -> actix_web::Result<Streamed> {
     let html = Index
         .render()
         .map_err(actix_web::error::ErrorInternalServerError)?;
-    Ok(pagepipe::Streamed::html_complete(html.into()))
+    Ok(Streamed::html_complete(html.into()))
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
+async fn healthz() -> Streamed {
+    text(StatusCode::OK, "ok")
 }

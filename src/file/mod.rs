@@ -23,8 +23,11 @@ use conditional::{Precondition, Validators};
 use path::PathError;
 use range::{Multipart, Selection};
 
+pub use mount::Files;
+
 mod body;
 mod conditional;
+mod mount;
 mod path;
 mod range;
 #[cfg(test)]

@@ -1,14 +1,10 @@
 //! The generator that turns a [`Page`] into a stream of HTML bytes: every
 //! section future starts at once, and each [`Mode`] decides when the bytes of
-//! the shell and of each section are yielded. It knows nothing about HTTP
-//! beyond choosing a mode for a request.
+//! the shell and of each section are yielded. It knows nothing about HTTP.
 
 use std::collections::HashMap;
 use std::io;
-use std::str::FromStr;
 
-use actix_web::HttpRequest;
-use actix_web::http::{Version, header};
 use async_stream::stream;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
@@ -16,138 +12,18 @@ use futures_util::stream::LocalBoxStream;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::page::Page;
+use crate::mode::Mode;
+use crate::page::{Fragment, Page};
 use crate::wire::{self, Wire};
 
 mod sections;
 #[cfg(test)]
 mod tests;
 
-use sections::{Part, Resolved, Sections, take_tail};
-
-/// How a page's sections reach the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Mode {
-    /// The shell with every placeholder at once, then each section as soon
-    /// as it resolves, moved into its placeholder by a tiny script.
-    #[default]
-    OutOfOrder,
-    /// The shell up to the first unresolved section at once, then each
-    /// section as soon as it and every section before it resolved, in place.
-    /// Needs no script.
-    InOrder,
-    /// Nothing until every section resolved, then one complete document.
-    /// Needs no script.
-    Buffered,
-}
-
-impl Mode {
-    /// The mode a request gets unless the page sets one: HTTP/1.0 clients,
-    /// which cannot take chunked responses, and known crawlers, which index
-    /// what the first complete document holds, get [`Mode::Buffered`];
-    /// everyone else gets [`Mode::OutOfOrder`].
-    pub fn for_request(req: &HttpRequest) -> Mode {
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if req.version() < Version::HTTP_11 || is_crawler(user_agent) {
-            Mode::Buffered
-        } else {
-            Mode::OutOfOrder
-        }
-    }
-
-    /// The mode a page that prefers `preferred` is delivered in to `req`:
-    /// the preference wins over [`Mode::for_request`], except that HTTP/1.0
-    /// clients always get [`Mode::Buffered`].
-    pub fn choose(req: &HttpRequest, preferred: Option<Mode>) -> Mode {
-        match Mode::for_request(req) {
-            Mode::Buffered if req.version() < Version::HTTP_11 => Mode::Buffered,
-            chosen => preferred.unwrap_or(chosen),
-        }
-    }
-
-    /// The mode's name as the demo's `mode` parameter spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::OutOfOrder => "out-of-order",
-            Mode::InOrder => "in-order",
-            Mode::Buffered => "buffered",
-        }
-    }
-}
-
-/// Tokens of the user agents of search, social-preview and AI crawlers,
-/// lower case. Deliberately short: generic words like "bot" or "headless"
-/// would also catch phones, test browsers and HTTP tools, which stream fine.
-const CRAWLERS: [&str; 32] = [
-    "googlebot",
-    "google-inspectiontool",
-    "storebot-google",
-    "adsbot-google",
-    "mediapartners-google",
-    "bingbot",
-    "bingpreview",
-    "duckduckbot",
-    "baiduspider",
-    "yandexbot",
-    "yandex.com/bots",
-    "slurp",
-    "applebot",
-    "petalbot",
-    "seznambot",
-    "facebookexternalhit",
-    "facebot",
-    "twitterbot",
-    "linkedinbot",
-    "slackbot",
-    "discordbot",
-    "telegrambot",
-    "whatsapp",
-    "pinterestbot",
-    "redditbot",
-    "embedly",
-    "gptbot",
-    "oai-searchbot",
-    "claudebot",
-    "perplexitybot",
-    "amazonbot",
-    "ccbot",
-];
-
-/// Whether `user_agent` is a known crawler's.
-pub(crate) fn is_crawler(user_agent: &str) -> bool {
-    if user_agent.is_empty() {
-        return false;
-    }
-    let lower = user_agent.to_ascii_lowercase();
-    CRAWLERS.iter().any(|token| lower.contains(token))
-}
-
-/// The error for a mode name that is not `out-of-order`, `in-order` or
-/// `buffered`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown mode: expected out-of-order, in-order or buffered")]
-pub struct ParseModeError;
-
-impl FromStr for Mode {
-    type Err = ParseModeError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "out-of-order" => Ok(Mode::OutOfOrder),
-            "in-order" => Ok(Mode::InOrder),
-            "buffered" => Ok(Mode::Buffered),
-            _ => Err(ParseModeError),
-        }
-    }
-}
+use sections::{Part, Resolved, Sections};
 
 /// The byte stream of a rendered page. It never yields an error: failures
-/// after the shell become fallbacks in their slots.
+/// after the shell become error markup in their slots.
 pub type Body = LocalBoxStream<'static, io::Result<Bytes>>;
 
 /// Renders `page` in `mode`.
@@ -158,7 +34,7 @@ pub type Body = LocalBoxStream<'static, io::Result<Bytes>>;
 /// section future.
 pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
     let Page {
-        body,
+        shell,
         nonce,
         deadline,
         max_sections,
@@ -171,12 +47,15 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
     // cost ~28% of a small page's instructions while printing nothing.
     let span = tracing::debug_span!("page", mode = mode.as_str());
     let mut sections = Sections::new(Instant::now() + deadline, max_sections, span);
-    let parts = sections.adopt(body)?;
+    let mut shell = shell;
+    // Found once, in the shell: data blocks and late sections go before it.
+    let tail = take_tail(&mut shell);
+    let parts = sections.adopt(shell)?;
     let wire = Wire::new(nonce.as_deref());
     Ok(match mode {
-        Mode::OutOfOrder => out_of_order(parts, sections, wire).boxed_local(),
-        Mode::InOrder => in_order(parts, sections, wire, false).boxed_local(),
-        Mode::Buffered => in_order(parts, sections, wire, true).boxed_local(),
+        Mode::OutOfOrder => out_of_order(parts, tail, sections, wire).boxed_local(),
+        Mode::InOrder => in_order(parts, tail, sections, wire, false).boxed_local(),
+        Mode::Buffered => in_order(parts, tail, sections, wire, true).boxed_local(),
     })
 }
 
@@ -202,21 +81,21 @@ fn placeholders_len(parts: &[Part], sections: &Sections) -> usize {
             Part::Html(html) => html.len(),
             Part::Slot(key) => {
                 let meta = &sections.meta[*key];
-                wire::PLACEHOLDER_MARKUP + 2 * meta.id.len() + meta.fallback.len()
+                wire::PLACEHOLDER_MARKUP + 2 * meta.id.len() + meta.loading.len()
             }
             Part::CloseSlot => wire::CLOSE_SLOT.len(),
         })
         .sum()
 }
 
-/// Writes `parts` with a placeholder (slot + fallback) for every slot.
+/// Writes `parts` with a placeholder (slot + loading markup) for every slot.
 fn write_placeholders(buf: &mut BytesMut, parts: &[Part], sections: &Sections, wire: &Wire) {
     for part in parts {
         match part {
             Part::Html(html) => buf.extend_from_slice(html),
             Part::Slot(key) => {
                 let meta = &sections.meta[*key];
-                wire.placeholder(buf, &meta.id, &meta.fallback);
+                wire.placeholder(buf, &meta.id, &meta.loading);
             }
             Part::CloseSlot => wire.close_slot(buf),
         }
@@ -224,12 +103,12 @@ fn write_placeholders(buf: &mut BytesMut, parts: &[Part], sections: &Sections, w
 }
 
 fn out_of_order(
-    mut parts: Vec<Part>,
+    parts: Vec<Part>,
+    tail: Option<Bytes>,
     mut sections: Sections,
     mut wire: Wire,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
-        let tail = take_tail(&mut parts);
         let mut buf = BytesMut::with_capacity(placeholders_len(&parts, &sections));
         write_placeholders(&mut buf, &parts, &sections, &wire);
         // The shell's markup is sent: free it rather than hold it while
@@ -240,13 +119,13 @@ fn out_of_order(
         while let Some((key, resolved)) = sections.next().await {
             let content_len = match &resolved {
                 Resolved::Content(parts) => placeholders_len(parts, &sections),
-                Resolved::Fallback(html) => html.len(),
+                Resolved::Failed(html) => html.len(),
             };
             buf.reserve(wire.late_markup_len(sections.id(key)) + content_len);
             wire.open_late(&mut buf, sections.id(key));
             match resolved {
                 Resolved::Content(parts) => write_placeholders(&mut buf, &parts, &sections, &wire),
-                Resolved::Fallback(html) => buf.extend_from_slice(&html),
+                Resolved::Failed(html) => buf.extend_from_slice(&html),
             }
             wire.close_late(&mut buf);
             yield Ok(std::mem::take(&mut buf).freeze());
@@ -259,6 +138,7 @@ fn out_of_order(
 
 fn in_order(
     parts: Vec<Part>,
+    tail: Option<Bytes>,
     mut sections: Sections,
     wire: Wire,
     buffered: bool,
@@ -300,14 +180,45 @@ fn in_order(
                     todo.push(Part::CloseSlot);
                     todo.extend(parts.into_iter().rev());
                 }
-                Resolved::Fallback(html) => {
+                Resolved::Failed(html) => {
                     buf.extend_from_slice(&html);
                     wire.close_slot(&mut buf);
                 }
             }
         }
+        if let Some(tail) = tail {
+            buf.extend_from_slice(&tail);
+        }
         if !buf.is_empty() {
             yield Ok(buf.freeze());
         }
     }
+}
+
+/// Takes the closing `</body>` and what follows it off the end of the
+/// shell's markup, so data blocks and late sections are written inside the
+/// body; nothing is taken if a slot follows it. The tail is copied, so the
+/// shell's markup can be freed once it is sent.
+fn take_tail(shell: &mut Fragment) -> Option<Bytes> {
+    let html = shell.html.as_mut().ok()?;
+    let at = rfind_body_end(html.as_bytes())?;
+    if wire::find_slot_markers(&html.as_bytes()[at..])
+        .next()
+        .is_some()
+    {
+        return None;
+    }
+    let tail = Bytes::copy_from_slice(&html.as_bytes()[at..]);
+    html.truncate(at);
+    Some(tail)
+}
+
+/// Where the last `</body` in any case starts, searching back from the end
+/// `<` by `<` without copying the markup.
+fn rfind_body_end(html: &[u8]) -> Option<usize> {
+    memchr::memrchr_iter(b'<', html).find(|&at| {
+        html[at..]
+            .get(..6)
+            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"</body"))
+    })
 }

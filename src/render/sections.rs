@@ -3,14 +3,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
-use memchr::memmem;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -34,8 +32,8 @@ pub(super) enum Part {
 pub(super) enum Resolved {
     /// The section's content, which may hold slots of nested sections.
     Content(Vec<Part>),
-    /// An error or timeout fallback.
-    Fallback(Bytes),
+    /// The error markup of a section that failed, panicked or timed out.
+    Failed(Bytes),
 }
 
 /// How a section's future ended.
@@ -59,7 +57,7 @@ impl Outcome {
 /// What the renderer keeps of a section besides its future.
 pub(super) struct Meta {
     pub(super) id: String,
-    pub(super) fallback: Bytes,
+    pub(super) loading: Bytes,
     error: Option<Bytes>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
@@ -127,7 +125,6 @@ impl Sections {
             return Err(Error::MissingSlot((*id).to_owned()));
         }
         let mut parts = parts;
-        let body_end = take_tail(&mut parts);
         let mut data_ids = HashSet::with_capacity(fragment.data.len());
         for (id, json) in fragment.data {
             wire::validate_id(&id)?;
@@ -143,13 +140,12 @@ impl Sections {
             })?;
             parts.push(Part::Html(Bytes::from(wire::data_block(&id, &json))));
         }
-        parts.extend(body_end.map(Part::Html));
         let ready = fragment
             .sections
             .into_iter()
             .map(|section| {
                 let meta = Meta {
-                    fallback: Bytes::from(section.fallback?),
+                    loading: Bytes::from(section.loading?),
                     error: section.error.transpose()?.map(Bytes::from),
                     span: tracing::debug_span!(
                         parent: &self.span,
@@ -200,8 +196,8 @@ impl Sections {
     }
 
     /// Waits for the next section to resolve, or for the deadline, after
-    /// which every unresolved section resolves at once to its timeout
-    /// fallback. `None` once every section has resolved.
+    /// which every unresolved section resolves at once to its error markup.
+    /// `None` once every section has resolved.
     pub(super) async fn next(&mut self) -> Option<(usize, Resolved)> {
         if !self.expired {
             match tokio::time::timeout_at(self.deadline, self.pending.next()).await {
@@ -214,7 +210,7 @@ impl Sections {
                     tracing::warn!(
                         parent: &self.span,
                         pending = self.unresolved.len(),
-                        "page deadline passed; pending sections show their timeout fallback"
+                        "page deadline passed; pending sections show their error markup"
                     );
                     self.expired = true;
                     self.pending = FuturesUnordered::new();
@@ -236,22 +232,22 @@ impl Sections {
                     Ok(parts) => (Resolved::Content(parts), bytes),
                     Err(err) => {
                         self.log_failure(key, &span, &err, "section content could not be rendered");
-                        self.fallback(key, wire::DEFAULT_ERROR)
+                        self.failure(key, wire::DEFAULT_ERROR)
                     }
                 }
             }
             Outcome::Ready(Err(err)) => {
                 self.log_failure(key, &span, &err, "section failed");
-                self.fallback(key, wire::DEFAULT_ERROR)
+                self.failure(key, wire::DEFAULT_ERROR)
             }
             Outcome::Panicked => {
                 self.log_failure(key, &span, &"the loader panicked", "section panicked");
-                self.fallback(key, wire::DEFAULT_ERROR)
+                self.failure(key, wire::DEFAULT_ERROR)
             }
             Outcome::TimedOut => {
                 let section = &self.meta[key].id;
                 tracing::warn!(parent: &span, %section, wait_ms, "section timed out");
-                self.fallback(key, wire::DEFAULT_TIMEOUT)
+                self.failure(key, wire::DEFAULT_TIMEOUT)
             }
         };
         span.record("wait_ms", wait_ms);
@@ -275,13 +271,13 @@ impl Sections {
     }
 
     /// The section's error template, or `default`, and its length.
-    fn fallback(&self, key: usize, default: &'static str) -> (Resolved, usize) {
+    fn failure(&self, key: usize, default: &'static str) -> (Resolved, usize) {
         let html = self.meta[key]
             .error
             .clone()
             .unwrap_or(Bytes::from_static(default.as_bytes()));
         let bytes = html.len();
-        (Resolved::Fallback(html), bytes)
+        (Resolved::Failed(html), bytes)
     }
 }
 
@@ -303,70 +299,18 @@ fn split(
     mut key_of: impl FnMut(&str) -> Result<usize, Error>,
 ) -> Result<Vec<Part>, Error> {
     let html = Bytes::from(html);
-    let (open, close) = markers();
     let mut parts = Vec::new();
     let mut pos = 0;
-    while let Some(found) = open.find(&html[pos..]) {
-        let start = pos + found;
-        let id_start = start + open.needle().len();
-        let Some(len) = close.find(&html[id_start..]) else {
-            break;
-        };
-        // The markup was a `String` and the markers are ASCII, so this is
-        // the id as written; lossy only in name.
-        let id = String::from_utf8_lossy(&html[id_start..id_start + len]);
-        let key = key_of(&id)?;
-        if start > pos {
-            parts.push(Part::Html(html.slice(pos..start)));
+    for marker in wire::find_slot_markers(&html) {
+        let key = key_of(&marker.id)?;
+        if marker.start > pos {
+            parts.push(Part::Html(html.slice(pos..marker.start)));
         }
         parts.push(Part::Slot(key));
-        pos = id_start + len + close.needle().len();
+        pos = marker.end;
     }
     if pos < html.len() {
         parts.push(Part::Html(html.slice(pos..)));
     }
     Ok(parts)
-}
-
-/// Searchers for the start of a slot marker (with this process's token) and
-/// for its end, built once: building one costs more than a short search.
-fn markers() -> &'static (memmem::Finder<'static>, memmem::Finder<'static>) {
-    static MARKERS: OnceLock<(memmem::Finder<'static>, memmem::Finder<'static>)> = OnceLock::new();
-    MARKERS.get_or_init(|| {
-        let mut open = [0u8; 4];
-        let open = wire::MARK_OPEN.encode_utf8(&mut open).as_bytes();
-        let needle = [open, wire::mark_token().as_bytes()].concat();
-        let mut close = [0u8; 4];
-        let close = wire::MARK_CLOSE.encode_utf8(&mut close).as_bytes();
-        (
-            memmem::Finder::new(&needle).into_owned(),
-            memmem::Finder::new(close).into_owned(),
-        )
-    })
-}
-
-/// Takes the closing `</body>` and what follows it off the end of the shell,
-/// so late sections can be written inside the body. The tail is copied, so
-/// the shell's markup can be freed once it is sent.
-pub(super) fn take_tail(parts: &mut Vec<Part>) -> Option<Bytes> {
-    let Some(Part::Html(last)) = parts.last_mut() else {
-        return None;
-    };
-    let at = rfind_body_end(last)?;
-    let tail = Bytes::copy_from_slice(&last[at..]);
-    last.truncate(at);
-    if last.is_empty() {
-        parts.pop();
-    }
-    Some(tail)
-}
-
-/// Where the last `</body` in any case starts, searching back from the end
-/// `<` by `<` without copying the markup.
-fn rfind_body_end(html: &[u8]) -> Option<usize> {
-    memchr::memrchr_iter(b'<', html).find(|&at| {
-        html[at..]
-            .get(..6)
-            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"</body"))
-    })
 }

@@ -372,7 +372,7 @@ async fn a_panicking_section_is_contained() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_section_past_its_timeout_shows_the_timeout_fallback() {
+async fn a_section_past_its_timeout_shows_its_timeout_markup() {
     let start = tokio::time::Instant::now();
     let slow = Section::new(
         "s0",
@@ -850,7 +850,7 @@ async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span
     let page = Page::new(Shell {
         slots: vec![slot("s0"), slot("late")],
     })
-    .section(timed_page(&[40]).body.sections.remove(0))
+    .section(timed_page(&[40]).shell.sections.remove(0))
     .section(Section::new("late", text(""), hanging).timeout(Duration::from_millis(90)));
     collect_all(render(page, Mode::InOrder).unwrap()).await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -11,7 +11,7 @@ use askama::Template;
 use tokio::time::Instant;
 
 use crate::query::{QueryError, params, parse_mode};
-use crate::server::State;
+use crate::server::{State, text_error};
 use pagepipe::{Nonce, Page};
 
 mod sections;
@@ -88,12 +88,13 @@ pub(crate) async fn stream_html(
     nonce: Nonce,
 ) -> actix_web::Result<HttpResponse> {
     let start = Instant::now();
-    let query = Query::parse(req.query_string())?;
+    let query = Query::parse(req.query_string()).map_err(|err| err.refuse(&req))?;
     let store = Store::new(&state.assets, start, query.knobs);
     // The status depends on this lookup, so it is awaited before the shell.
     let product = store.product(&query.item).await.map_err(|err| {
         tracing::error!(error = %err, "product catalogue unavailable");
-        actix_web::error::ErrorInternalServerError("product catalogue unavailable\n")
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        text_error(&req, status, "product catalogue unavailable")
     })?;
     let Some(product) = product else {
         let page = Page::new(NotFound { item: query.item }).status(StatusCode::NOT_FOUND);

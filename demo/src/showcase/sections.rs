@@ -28,7 +28,7 @@ struct SectionError {
     what: &'static str,
 }
 
-/// A showcase section: skeleton fallback, error template and timeout.
+/// A showcase section: loading skeleton, error template and timeout.
 fn section<T, F>(id: impl Into<String>, label: &'static str, lines: usize, content: F) -> Section
 where
     T: pagepipe::IntoFragment,
@@ -46,7 +46,7 @@ where
 }
 
 /// Every top-level section of the product page, in document order.
-pub(crate) fn all(store: &Store, product: &Product) -> Vec<Section> {
+pub(super) fn all(store: &Store, product: &Product) -> Vec<Section> {
     let id = &product.id;
     vec![
         section(

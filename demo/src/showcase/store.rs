@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use pagepipe::BoxError;
 
 /// The sections of the showcase, as the knobs name them.
-pub(crate) const SECTIONS: [&str; 6] = [
+pub(super) const SECTIONS: [&str; 6] = [
     "pricing",
     "shipping",
     "reviews",
@@ -24,7 +24,7 @@ pub(crate) const SECTIONS: [&str; 6] = [
 ];
 
 /// When each section's data is ready, counted from the request's start.
-pub(crate) fn latency(section: &str) -> Duration {
+pub(super) fn latency(section: &str) -> Duration {
     Duration::from_millis(match section {
         "pricing" => 150,
         "shipping" => 400,
@@ -40,80 +40,80 @@ const HANG: Duration = Duration::from_secs(60);
 
 /// Which sections misbehave on purpose, from `?fail=`, `?slow=`, `?panic=`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Knobs {
-    pub(crate) fail: Vec<&'static str>,
-    pub(crate) slow: Vec<&'static str>,
-    pub(crate) panic: Vec<&'static str>,
+pub(super) struct Knobs {
+    pub(super) fail: Vec<&'static str>,
+    pub(super) slow: Vec<&'static str>,
+    pub(super) panic: Vec<&'static str>,
 }
 
 /// A product from `products.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Product {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) category: String,
-    pub(crate) tagline: String,
-    pub(crate) description: String,
-    pub(crate) image: String,
-    pub(crate) highlights: Vec<String>,
+pub(super) struct Product {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) category: String,
+    pub(super) tagline: String,
+    pub(super) description: String,
+    pub(super) image: String,
+    pub(super) highlights: Vec<String>,
 }
 
 /// An entry of `pricing.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Pricing {
-    pub(crate) price: String,
-    pub(crate) was: Option<String>,
-    pub(crate) currency: String,
-    pub(crate) stock: u32,
-    pub(crate) offer: Option<String>,
+pub(super) struct Pricing {
+    pub(super) price: String,
+    pub(super) was: Option<String>,
+    pub(super) currency: String,
+    pub(super) stock: u32,
+    pub(super) offer: Option<String>,
 }
 
 /// An entry of `shipping.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct ShippingOption {
-    pub(crate) name: String,
-    pub(crate) days: String,
-    pub(crate) price: String,
+pub(super) struct ShippingOption {
+    pub(super) name: String,
+    pub(super) days: String,
+    pub(super) price: String,
 }
 
 /// An entry of `reviews.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Reviews {
-    pub(crate) average: f32,
-    pub(crate) count: u32,
-    pub(crate) histogram: [u32; 5],
-    pub(crate) items: Vec<Review>,
+pub(super) struct Reviews {
+    pub(super) average: f32,
+    pub(super) count: u32,
+    pub(super) histogram: [u32; 5],
+    pub(super) items: Vec<Review>,
 }
 
 /// One review.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Review {
-    pub(crate) id: String,
-    pub(crate) author: String,
-    pub(crate) rating: u8,
-    pub(crate) date: String,
-    pub(crate) title: String,
-    pub(crate) body: String,
+pub(super) struct Review {
+    pub(super) id: String,
+    pub(super) author: String,
+    pub(super) rating: u8,
+    pub(super) date: String,
+    pub(super) title: String,
+    pub(super) body: String,
 }
 
 /// An entry of `votes.json`.
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub(crate) struct Votes {
-    pub(crate) helpful: u32,
-    pub(crate) unhelpful: u32,
+pub(super) struct Votes {
+    pub(super) helpful: u32,
+    pub(super) unhelpful: u32,
 }
 
 /// An entry of `questions.json`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Question {
-    pub(crate) question: String,
-    pub(crate) answer: String,
-    pub(crate) by: String,
+pub(super) struct Question {
+    pub(super) question: String,
+    pub(super) answer: String,
+    pub(super) by: String,
 }
 
 /// Reads fixtures for one request, at the latency of each section.
 #[derive(Debug, Clone)]
-pub(crate) struct Store {
+pub(super) struct Store {
     dir: PathBuf,
     start: Instant,
     knobs: Rc<Knobs>,
@@ -121,7 +121,7 @@ pub(crate) struct Store {
 
 impl Store {
     /// A store over `assets/showcase/` for a request that started at `start`.
-    pub(crate) fn new(assets: &Path, start: Instant, knobs: Knobs) -> Self {
+    pub(super) fn new(assets: &Path, start: Instant, knobs: Knobs) -> Self {
         Self {
             dir: assets.join("showcase"),
             start,
@@ -130,18 +130,18 @@ impl Store {
     }
 
     /// The product `id`, read at once: it decides the page's status.
-    pub(crate) async fn product(&self, id: &str) -> Result<Option<Product>, BoxError> {
+    pub(super) async fn product(&self, id: &str) -> Result<Option<Product>, BoxError> {
         let products: Vec<Product> = self.read("products.json").await?;
         Ok(products.into_iter().find(|product| product.id == id))
     }
 
     /// Every product, for links between them.
-    pub(crate) async fn products(&self) -> Result<Vec<Product>, BoxError> {
+    pub(super) async fn products(&self) -> Result<Vec<Product>, BoxError> {
         self.read("products.json").await
     }
 
     /// `file`'s entry for `key`, once `section`'s data is due.
-    pub(crate) async fn entry<T: DeserializeOwned>(
+    pub(super) async fn entry<T: DeserializeOwned>(
         &self,
         section: &'static str,
         file: &str,

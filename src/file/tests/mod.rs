@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::serve_file;
 
 mod conditional;
+mod mount;
 mod precompressed;
 mod ranges;
 
@@ -77,6 +78,20 @@ struct Reply {
 }
 
 impl Reply {
+    /// Reads a response whole.
+    async fn of(res: actix_web::dev::ServiceResponse) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let length = res.response().body().size();
+        let body = test::read_body(res).await;
+        Reply {
+            status,
+            headers,
+            length,
+            body,
+        }
+    }
+
     fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
@@ -90,17 +105,7 @@ async fn send(root: &Path, req: test::TestRequest) -> Reply {
             .route("/f/{path:.*}", web::route().to(files)),
     )
     .await;
-    let res = app.call(req.to_request()).await.expect("service answers");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let length = res.response().body().size();
-    let body = test::read_body(res).await;
-    Reply {
-        status,
-        headers,
-        length,
-        body,
-    }
+    Reply::of(app.call(req.to_request()).await.expect("service answers")).await
 }
 
 fn get(path: &str) -> test::TestRequest {

@@ -7,7 +7,7 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, MessageBody as _};
+use actix_web::body::BodySize;
 use actix_web::dev::Service as _;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -399,17 +399,7 @@ async fn send_to_app(
         app = app.app_data(compression);
     }
     let app = test::init_service(app).await;
-    let res = app.call(req.to_request()).await.expect("service answers");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let length = res.response().body().size();
-    let body = test::read_body(res).await;
-    Reply {
-        status,
-        headers,
-        length,
-        body,
-    }
+    Reply::of(app.call(req.to_request()).await.expect("service answers")).await
 }
 
 #[actix_web::test]
