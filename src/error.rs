@@ -21,11 +21,24 @@ pub enum Error {
     #[error("section id \"{0}\" is used twice in one page")]
     DuplicateSection(String),
     /// A section was added but its template holds no `slot` for it.
-    #[error("section \"{0}\" has no slot in its template")]
-    MissingSlot(String),
+    #[error(
+        "section \"{section}\" has no slot in its template{}",
+        hint(unknown, section)
+    )]
+    MissingSlot {
+        /// The section without a slot.
+        section: String,
+        /// Slots in the same template that have no section.
+        unknown: Vec<String>,
+    },
     /// A template holds a `slot` for which no section was added.
-    #[error("slot \"{0}\" has no section")]
-    UnknownSlot(String),
+    #[error("slot \"{slot}\" has no section{}", hint(unplaced, slot))]
+    UnknownSlot {
+        /// The slot without a section.
+        slot: String,
+        /// Sections of the same template that have no slot.
+        unplaced: Vec<String>,
+    },
     /// Data for page scripts could not be serialized as JSON.
     #[error("data \"{id}\" could not be serialized as JSON: {source}")]
     Data {
@@ -37,9 +50,53 @@ pub enum Error {
     /// A page has more sections, nested ones included, than it allows.
     #[error("page has more than {0} sections")]
     TooManySections(usize),
+    /// A header given to [`Page::header`](crate::Page::header) is not valid.
+    #[error("page header is not valid: {0}")]
+    InvalidHeader(String),
     /// A configured CSP nonce is not base64 text.
     #[error("CSP nonce is not base64 text")]
     InvalidNonce,
+}
+
+/// ` (did you mean "x"?)` and the other side's names, for a slot/section
+/// mismatch: `others` are the names on the other side, `name` the one that
+/// failed.
+fn hint(others: &[String], name: &str) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let listed = others
+        .iter()
+        .map(|other| format!("\"{other}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let close = others
+        .iter()
+        .map(|other| (distance(name, other), other))
+        .filter(|(d, other)| *d <= (other.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d);
+    match close {
+        Some((_, other)) => {
+            format!(" (did you mean \"{other}\"? unmatched on the other side: {listed})")
+        }
+        None => format!(" (unmatched on the other side: {listed})"),
+    }
+}
+
+/// The Levenshtein distance between two short ids.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl ResponseError for Error {
@@ -52,5 +109,47 @@ impl ResponseError for Error {
         HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")
             .body(format!("page could not be rendered: {self}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_typo_names_both_sides_and_suggests_the_close_one() {
+        let err = Error::UnknownSlot {
+            slot: "stock".into(),
+            unplaced: vec!["stocks".into(), "news".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "slot \"stock\" has no section (did you mean \"stocks\"? unmatched on the other \
+             side: \"stocks\", \"news\")"
+        );
+        let err = Error::MissingSlot {
+            section: "weather".into(),
+            unknown: vec!["news".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "section \"weather\" has no slot in its template (unmatched on the other side: \"news\")"
+        );
+        let alone = Error::MissingSlot {
+            section: "weather".into(),
+            unknown: vec![],
+        };
+        assert_eq!(
+            alone.to_string(),
+            "section \"weather\" has no slot in its template"
+        );
+    }
+
+    #[test]
+    fn distances_count_edits() {
+        assert_eq!(distance("stock", "stocks"), 1);
+        assert_eq!(distance("stock", "stock"), 0);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
     }
 }

@@ -41,8 +41,8 @@
 //!
 //! - `respond`: the one place a [`Page`] becomes a response (its
 //!   [`Responder`](actix_web::Responder) impl and [`Page::respond`]).
-//! - `page`: [`Page`], [`Section`], [`Fragment`], [`slot`]: the author's API;
-//!   it knows nothing about rendering.
+//! - `page`, `section`: [`Page`], [`Fragment`], [`slot`], [`Section`],
+//!   [`Failure`]: the author's API; it knows nothing about rendering.
 //! - `mode`: [`Mode`], and which one a request gets (crawlers, HTTP/1.0).
 //! - `render`: [`render`]: the generator that yields the bytes.
 //! - `wire`: every byte of the format: slot markers, placeholders, late
@@ -69,11 +69,18 @@ mod page;
 mod proxy;
 mod render;
 mod respond;
+mod section;
+mod server;
 mod streamed;
 pub mod wire;
 
 #[doc = include_str!("../docs/adding-a-section.md")]
 pub mod guide {}
+
+// The README's Rust is compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
@@ -81,11 +88,25 @@ pub use error::Error;
 pub use file::Files;
 pub use file::serve_file;
 pub use mode::{Mode, ParseModeError};
-pub use page::{
-    BoxError, DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Section, Slot,
-    slot,
-};
+pub use page::{DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Slot, slot};
 #[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};
 pub use render::{Body, render};
+pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
+#[cfg(feature = "send-timeout")]
+pub use server::drop_stalled_after;
+pub use server::{DEFAULT_SEND_TIMEOUT, configure_server};
 pub use streamed::Streamed;
+
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn the_readme_shows_the_quickstart_example_verbatim() {
+        let readme = include_str!("../README.md");
+        let example = include_str!("../examples/quickstart.rs");
+        assert!(
+            readme.contains(example),
+            "README and examples/quickstart.rs differ"
+        );
+    }
+}

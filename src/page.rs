@@ -2,19 +2,16 @@
 //! [`Section`]s, each placed in the shell by a [`slot`].
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue, TryIntoHeaderPair};
 use askama::Template;
-use futures_util::FutureExt as _;
-use futures_util::future::LocalBoxFuture;
 
+use crate::csp::Nonce;
 use crate::mode::Mode;
+use crate::section::Section;
 use crate::wire;
-
-/// The error a section's loader may return: any error type converts into it.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long a page may stream before its unresolved sections give up and
 /// show their error markup, unless [`Page::deadline`] says otherwise.
@@ -88,100 +85,6 @@ impl IntoFragment for Fragment {
     }
 }
 
-/// A deferred part of a page: an id, the markup shown while it loads, and
-/// ready, and the future that loads and renders that content.
-///
-/// The id names the section's slot element in the DOM (`<pp-slot id="…">`),
-/// so it must be unique in the page: an ASCII letter, then letters, digits,
-/// `-` or `_`.
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use askama::Template;
-/// use pagepipe::Section;
-///
-/// #[derive(Template)]
-/// #[template(source = "<p>{{ price }}</p>", ext = "html")]
-/// struct Price { price: String }
-///
-/// #[derive(Template)]
-/// #[template(source = "<p class=skeleton>…</p>", ext = "html")]
-/// struct Loading;
-///
-/// #[derive(Template)]
-/// #[template(source = "<p>Prices are unavailable right now.</p>", ext = "html")]
-/// struct Unavailable;
-///
-/// async fn price() -> Result<Price, std::io::Error> {
-///     Ok(Price { price: "€129".into() })
-/// }
-///
-/// let section = Section::new("price", Loading, price())
-///     .timeout(Duration::from_secs(2))
-///     .error(Unavailable);
-/// ```
-pub struct Section {
-    pub(crate) id: String,
-    pub(crate) loading: Result<String, askama::Error>,
-    pub(crate) error: Option<Result<String, askama::Error>>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
-}
-
-impl Section {
-    /// A section `id` that shows `loading` until `content` resolves.
-    ///
-    /// `content` starts when the page starts streaming, at the same time as
-    /// every other section of the page. If it fails, panics or times out, the
-    /// slot shows the section's [error template](Section::error) and the rest
-    /// of the page streams on.
-    pub fn new<T, E>(
-        id: impl Into<String>,
-        loading: impl Template,
-        content: impl Future<Output = Result<T, E>> + 'static,
-    ) -> Self
-    where
-        T: IntoFragment,
-        E: Into<BoxError>,
-    {
-        let content = content
-            .map(|result| result.map(IntoFragment::into_fragment).map_err(Into::into))
-            .boxed_local();
-        Self {
-            id: id.into(),
-            loading: loading.render(),
-            error: None,
-            timeout: None,
-            content,
-        }
-    }
-
-    /// Gives up on the content after `timeout` (counted from when the section
-    /// starts) and shows the error template instead.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Shows `template` in the slot if the content fails, panics or times out,
-    /// instead of a short default message.
-    pub fn error(mut self, template: impl Template) -> Self {
-        self.error = Some(template.render());
-        self
-    }
-}
-
-impl fmt::Debug for Section {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Section")
-            .field("id", &self.id)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Marks where section `id` goes in a template: `{{ pagepipe::slot("reviews") }}`,
 /// or `{{ reviews }}` with a field `reviews: Slot` set to `slot("reviews")`.
 pub fn slot(id: impl Into<String>) -> Slot {
@@ -243,6 +146,9 @@ impl askama::filters::HtmlSafe for Slot {}
 /// ```
 pub struct Page {
     pub(crate) shell: Fragment,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    /// The first header that could not be made, reported before any byte.
+    pub(crate) bad_header: Option<String>,
     pub(crate) nonce: Option<String>,
     pub(crate) mode: Option<Mode>,
     pub(crate) deadline: Duration,
@@ -255,12 +161,36 @@ impl Page {
     pub fn new(shell: impl Template) -> Self {
         Self {
             shell: Fragment::new(shell),
+            headers: Vec::new(),
+            bad_header: None,
             nonce: None,
             mode: None,
             deadline: DEFAULT_DEADLINE,
             max_sections: DEFAULT_MAX_SECTIONS,
             status: StatusCode::OK,
         }
+    }
+
+    /// Sends `header` (a `(name, value)` pair, as actix's
+    /// `insert_header` takes) with the page, replacing a header of the same
+    /// name that pagepipe would send. A header that is not valid fails the
+    /// page before its first byte, naming it.
+    pub fn header(mut self, header: impl TryIntoHeaderPair) -> Self {
+        match header.try_into_pair() {
+            Ok(pair) => self.headers.push(pair),
+            Err(err) => {
+                let err: actix_web::error::HttpError = err.into();
+                self.bad_header.get_or_insert(err.to_string());
+            }
+        }
+        self
+    }
+
+    /// Puts `nonce` on pagepipe's scripts and sends its
+    /// [strict policy](Nonce::strict_policy) as `Content-Security-Policy`.
+    pub fn csp(self, nonce: &Nonce) -> Self {
+        self.header((header::CONTENT_SECURITY_POLICY, nonce.strict_policy()))
+            .nonce(nonce)
     }
 
     /// Adds a section whose slot is in the shell.

@@ -1,6 +1,7 @@
 //! The one place a [`Page`] becomes an HTTP response: the mode for the
 //! request, the rendered body, and the [`Streamed`] responder around it.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
 
 use crate::error::Error;
@@ -8,6 +9,27 @@ use crate::mode::Mode;
 use crate::page::Page;
 use crate::render::{Body, collect, render};
 use crate::streamed::Streamed;
+
+/// A page rendered for one request: its mode, body, status and headers.
+struct Rendered {
+    mode: Mode,
+    body: Body,
+    status: actix_web::http::StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// `streamed` with the page's status and headers.
+fn around(
+    streamed: Streamed,
+    status: actix_web::http::StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> Streamed {
+    headers
+        .into_iter()
+        .fold(streamed.status(status), |streamed, (name, value)| {
+            streamed.header(name, value)
+        })
+}
 
 impl Page {
     /// The mode this page is delivered in to `req`.
@@ -22,24 +44,43 @@ impl Page {
     /// is then sent as one chunk without a length (close-delimited for
     /// HTTP/1.0), since a [`Responder`] cannot wait.
     pub async fn respond(self, req: &HttpRequest) -> HttpResponse {
-        let status = self.status;
         match self.render_for(req) {
-            Ok((Mode::Buffered, body)) => {
+            Ok(Rendered {
+                mode: Mode::Buffered,
+                body,
+                status,
+                headers,
+            }) => {
                 let document = collect(body).await;
-                Streamed::html_complete(document)
-                    .status(status)
+                around(Streamed::html_complete(document), status, headers)
                     .respond(req)
                     .await
             }
-            Ok((_, body)) => Streamed::html(body).status(status).respond_to(req),
+            Ok(Rendered {
+                body,
+                status,
+                headers,
+                ..
+            }) => around(Streamed::html(body), status, headers).respond_to(req),
             Err(err) => err.error_response(),
         }
     }
 
     /// The page rendered in its mode for `req`, or why it is not sound.
-    fn render_for(self, req: &HttpRequest) -> Result<(Mode, Body), Error> {
+    fn render_for(mut self, req: &HttpRequest) -> Result<Rendered, Error> {
+        if let Some(header) = self.bad_header.take() {
+            return Err(Error::InvalidHeader(header));
+        }
+        let headers = std::mem::take(&mut self.headers);
+        let status = self.status;
         let mode = self.mode_for(req);
-        render(self, mode).map(|body| (mode, body))
+        let body = render(self, mode)?;
+        Ok(Rendered {
+            mode,
+            body,
+            status,
+            headers,
+        })
     }
 }
 
@@ -47,10 +88,109 @@ impl Responder for Page {
     type Body = BoxBody;
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
-        let status = self.status;
         match self.render_for(req) {
-            Ok((_, body)) => Streamed::html(body).status(status).respond_to(req),
+            Ok(Rendered {
+                body,
+                status,
+                headers,
+                ..
+            }) => around(Streamed::html(body), status, headers).respond_to(req),
             Err(err) => err.error_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::http::header::{self, HeaderValue};
+    use actix_web::test::{self, TestRequest};
+    use actix_web::{App, web};
+    use askama::Template;
+
+    use crate::{BoxError, Nonce, Page, Section, Slot, slot};
+
+    #[derive(Template)]
+    #[template(source = "<html><body>{{ s0 }}</body></html>", ext = "html")]
+    struct Shell {
+        s0: Slot,
+    }
+
+    #[derive(Template)]
+    #[template(source = "{{ text }}", ext = "html")]
+    struct Text {
+        text: &'static str,
+    }
+
+    fn page() -> Page {
+        Page::new(Shell { s0: slot("s0") }).section(Section::new("s0", Text { text: "…" }, async {
+            Ok::<_, BoxError>(Text { text: "late" })
+        }))
+    }
+
+    async fn get(page: fn(Nonce) -> Page) -> (StatusCode, header::HeaderMap, String) {
+        let app = test::init_service(App::new().route(
+            "/",
+            web::get().to(move |nonce: Nonce| async move { page(nonce) }),
+        ))
+        .await;
+        let res = test::call_service(&app, TestRequest::get().uri("/").to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = test::read_body(res).await;
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[actix_web::test]
+    async fn a_page_sends_its_own_headers() {
+        let (status, headers, _) = get(|_| {
+            page()
+                .header(("x-frame-options", "DENY"))
+                .header((header::CACHE_CONTROL, "private, no-store"))
+        })
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers.get("x-frame-options").unwrap(), "DENY");
+        assert_eq!(
+            headers.get(header::CACHE_CONTROL).unwrap(),
+            HeaderValue::from_static("private, no-store"),
+            "replaces pagepipe's own no-store"
+        );
+    }
+
+    #[actix_web::test]
+    async fn csp_puts_the_nonce_on_scripts_and_in_the_policy() {
+        let (_, headers, body) = get(|nonce| page().csp(&nonce)).await;
+        let policy = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap();
+        assert_eq!(nonce.len(), 32, "{policy}");
+        assert!(policy.contains("style-src 'self'"), "{policy}");
+        assert!(
+            body.contains(&format!("<script nonce=\"{nonce}\">")),
+            "{body}"
+        );
+        assert!(!body.contains("<script>"), "every script carries the nonce");
+    }
+
+    #[actix_web::test]
+    async fn nonce_takes_a_borrowed_nonce() {
+        let (_, _, body) = get(|nonce| page().nonce(&nonce)).await;
+        assert!(body.contains("<script nonce=\""), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn an_invalid_header_fails_the_page_naming_it() {
+        let (status, _, body) = get(|_| page().header(("x-bad", "line\nbreak"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("page header is not valid"), "{body}");
     }
 }

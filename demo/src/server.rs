@@ -91,38 +91,25 @@ pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Serve
         assets: options.assets,
         video_upstream: options.video_upstream,
     });
-    let server = HttpServer::new(move || {
+    // TCP_NODELAY and half-closed connections closed, as every pagepipe
+    // server wants; the send timeout from the flag rather than the default.
+    let server = pagepipe::configure_server(HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(middleware::from_fn(headers::finish))
             .configure(|cfg| routes(cfg, &assets))
             .default_service(web::to(not_found))
-    })
+    }))
+    .on_connect(move |conn, _| pagepipe::drop_stalled_after(conn, limits.send_timeout))
     .workers(options.workers.max(1))
     .client_request_timeout(limits.request_timeout)
     .keep_alive(limits.keep_alive)
     .max_connections(limits.max_connections)
-    .on_connect(move |conn, _| drop_stalled_after(conn, limits.send_timeout))
-    // Without it, chunks stall ~40 ms on keep-alive connections (Nagle).
-    .tcp_nodelay(true)
-    // Notice a client's FIN at once, so its pending sections are dropped.
-    .h1_allow_half_closed(false)
     .shutdown_timeout(options.shutdown_timeout)
     .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// Has the kernel drop the connection when data it sent stays unacknowledged
-/// for `timeout`, window probes included: actix has no write timeout, and a
-/// client that stops reading would otherwise hold its connection forever.
-fn drop_stalled_after(conn: &dyn std::any::Any, timeout: std::time::Duration) {
-    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(err) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
-    {
-        tracing::warn!(error = %err, "TCP_USER_TIMEOUT could not be set");
-    }
 }
 
 /// A resource at `path` whose unsupported methods get a plain-text `405`.

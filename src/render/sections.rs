@@ -14,7 +14,8 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::error::Error;
-use crate::page::{BoxError, Fragment};
+use crate::page::Fragment;
+use crate::section::{BoxError, ErrorMarkup, Failure, FailureKind, PublicError};
 use crate::wire;
 
 /// A piece of rendered markup in document order.
@@ -58,7 +59,7 @@ impl Outcome {
 pub(super) struct Meta {
     pub(super) id: String,
     pub(super) loading: Bytes,
-    error: Option<Bytes>,
+    error: Option<ErrorMarkup>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
 }
@@ -99,7 +100,7 @@ impl Sections {
     /// Checks a fragment, starts its sections and splits its markup at its
     /// slots. Nothing is started unless the whole fragment is sound.
     pub(super) fn adopt(&mut self, fragment: Fragment) -> Result<Vec<Part>, Error> {
-        let html = fragment.html?;
+        let html = Bytes::from(fragment.html?);
         let first_key = self.meta.len();
         if first_key + fragment.sections.len() > self.max_sections {
             return Err(Error::TooManySections(self.max_sections));
@@ -113,18 +114,23 @@ impl Sections {
                 return Err(Error::DuplicateSection(section.id.clone()));
             }
         }
-        let parts = split(html, |id| match slots.get_mut(id) {
+        let placed = split(&html, |id| match slots.get_mut(id) {
             Some((key, seen @ false)) => {
                 *seen = true;
                 Ok(*key)
             }
             Some(_) => Err(Error::DuplicateSection(id.to_owned())),
-            None => Err(Error::UnknownSlot(id.escape_debug().to_string())),
-        })?;
-        if let Some((id, _)) = slots.iter().find(|(_, (_, seen))| !seen) {
-            return Err(Error::MissingSlot((*id).to_owned()));
-        }
-        let mut parts = parts;
+            None => Err(Error::UnknownSlot {
+                slot: id.escape_debug().to_string(),
+                unplaced: Vec::new(),
+            }),
+        });
+        let unmatched = slots.values().any(|(_, seen)| !seen);
+        let mut parts = match placed {
+            Ok(_) if unmatched => return Err(mismatch(&html, &fragment.sections)),
+            Err(Error::UnknownSlot { .. }) => return Err(mismatch(&html, &fragment.sections)),
+            other => other?,
+        };
         let mut data_ids = HashSet::with_capacity(fragment.data.len());
         for (id, json) in fragment.data {
             wire::validate_id(&id)?;
@@ -146,7 +152,11 @@ impl Sections {
             .map(|section| {
                 let meta = Meta {
                     loading: Bytes::from(section.loading?),
-                    error: section.error.transpose()?.map(Bytes::from),
+                    error: match section.error {
+                        // A fixed template that does not render fails the page now.
+                        Some(ErrorMarkup::Fixed(html)) => Some(ErrorMarkup::Fixed(Ok(html?))),
+                        other => other,
+                    },
                     span: tracing::debug_span!(
                         parent: &self.span,
                         "section",
@@ -232,22 +242,23 @@ impl Sections {
                     Ok(parts) => (Resolved::Content(parts), bytes),
                     Err(err) => {
                         self.log_failure(key, &span, &err, "section content could not be rendered");
-                        self.failure(key, wire::DEFAULT_ERROR)
+                        self.failure(key, Failure::new(FailureKind::Error, None))
                     }
                 }
             }
             Outcome::Ready(Err(err)) => {
                 self.log_failure(key, &span, &err, "section failed");
-                self.failure(key, wire::DEFAULT_ERROR)
+                let public = public_message(&*err);
+                self.failure(key, Failure::new(FailureKind::Error, public))
             }
             Outcome::Panicked => {
                 self.log_failure(key, &span, &"the loader panicked", "section panicked");
-                self.failure(key, wire::DEFAULT_ERROR)
+                self.failure(key, Failure::new(FailureKind::Panic, None))
             }
             Outcome::TimedOut => {
                 let section = &self.meta[key].id;
                 tracing::warn!(parent: &span, %section, wait_ms, "section timed out");
-                self.failure(key, wire::DEFAULT_TIMEOUT)
+                self.failure(key, Failure::new(FailureKind::Timeout, None))
             }
         };
         span.record("wait_ms", wait_ms);
@@ -270,15 +281,40 @@ impl Sections {
         tracing::error!(parent: span, %section, error = %err, "{message}");
     }
 
-    /// The section's error template, or `default`, and its length.
-    fn failure(&self, key: usize, default: &'static str) -> (Resolved, usize) {
-        let html = self.meta[key]
-            .error
-            .clone()
-            .unwrap_or(Bytes::from_static(default.as_bytes()));
+    /// The section's error markup for `failure`, and its length: its own
+    /// template, or a short default for the kind of failure.
+    fn failure(&mut self, key: usize, failure: Failure) -> (Resolved, usize) {
+        let default = match failure.kind() {
+            FailureKind::Timeout => wire::DEFAULT_TIMEOUT,
+            _ => wire::DEFAULT_ERROR,
+        };
+        let html = match self.meta[key].error.take() {
+            Some(ErrorMarkup::Fixed(Ok(html))) => Bytes::from(html),
+            Some(ErrorMarkup::Render(render)) => match render(&failure) {
+                Ok(html) => Bytes::from(html),
+                Err(err) => {
+                    let span = self.meta[key].span.clone();
+                    self.log_failure(key, &span, &err, "error template could not be rendered");
+                    Bytes::from_static(default.as_bytes())
+                }
+            },
+            Some(ErrorMarkup::Fixed(Err(_))) | None => Bytes::from_static(default.as_bytes()),
+        };
         let bytes = html.len();
         (Resolved::Failed(html), bytes)
     }
+}
+
+/// The text of a [`PublicError`] in `err`'s chain of sources, if any.
+fn public_message(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(public) = err.downcast_ref::<PublicError>() {
+            return Some(public.to_string());
+        }
+        current = err.source();
+    }
+    None
 }
 
 impl Drop for Sections {
@@ -293,15 +329,47 @@ impl Drop for Sections {
     }
 }
 
+/// The error for a template whose slots and sections do not match, naming
+/// both sides: the first slot without a section (or, if none, the first
+/// section without a slot) and what is unmatched on the other side.
+fn mismatch(html: &Bytes, sections: &[crate::section::Section]) -> Error {
+    let placed: Vec<String> = wire::find_slot_markers(html)
+        .map(|marker| marker.id.escape_debug().to_string())
+        .collect();
+    let unknown: Vec<String> = placed
+        .iter()
+        .filter(|slot| !sections.iter().any(|section| section.id == **slot))
+        .cloned()
+        .collect();
+    let unplaced: Vec<String> = sections
+        .iter()
+        .filter(|section| !placed.contains(&section.id))
+        .map(|section| section.id.clone())
+        .collect();
+    match (unknown.first(), unplaced.first()) {
+        (Some(slot), _) => Error::UnknownSlot {
+            slot: slot.clone(),
+            unplaced,
+        },
+        (None, Some(section)) => Error::MissingSlot {
+            section: section.clone(),
+            unknown,
+        },
+        (None, None) => Error::UnknownSlot {
+            slot: String::new(),
+            unplaced,
+        },
+    }
+}
+
 /// Splits rendered markup at its slot markers, checking each slot's id.
 fn split(
-    html: String,
+    html: &Bytes,
     mut key_of: impl FnMut(&str) -> Result<usize, Error>,
 ) -> Result<Vec<Part>, Error> {
-    let html = Bytes::from(html);
     let mut parts = Vec::new();
     let mut pos = 0;
-    for marker in wire::find_slot_markers(&html) {
+    for marker in wire::find_slot_markers(html) {
         let key = key_of(&marker.id)?;
         if marker.start > pos {
             parts.push(Part::Html(html.slice(pos..marker.start)));

@@ -468,11 +468,11 @@ fn an_unsound_page_fails_before_any_byte() {
     let cases: Vec<(Page, Expect)> = vec![
         (
             shell(2).section(section("s0")),
-            |err| matches!(err, Error::UnknownSlot(id) if id == "s1"),
+            |err| matches!(err, Error::UnknownSlot { slot, .. } if slot == "s1"),
         ),
         (
             shell(1).section(section("s0")).section(section("extra")),
-            |err| matches!(err, Error::MissingSlot(id) if id == "extra"),
+            |err| matches!(err, Error::MissingSlot { section, .. } if section == "extra"),
         ),
         (
             shell(1).section(section("s0")).section(section("s0")),
@@ -871,4 +871,126 @@ async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span
         "{late}"
     );
     assert!(logs.contains("section timed out"));
+}
+
+/// A section whose error markup says how it failed and what it may show.
+fn telling(
+    id: &str,
+    content: impl std::future::Future<Output = Result<Text, BoxError>> + 'static,
+) -> Section {
+    Section::new(id, text("loading"), content)
+        .timeout(Duration::from_millis(100))
+        .error_with(|failure: &crate::Failure| {
+            text(format!("{:?}: {}", failure.kind(), failure.message()))
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_template_tells_failure_panic_and_timeout_apart() {
+    let page = shell(4)
+        .section(telling("s0", async {
+            Err(std::io::Error::other("db at 10.0.0.7 refused").into())
+        }))
+        .section(telling("s1", async {
+            Err(crate::PublicError::new("Reviews are <paused> & back soon").into())
+        }))
+        .section(telling("s2", async {
+            if true {
+                panic!("loader bug");
+            }
+            Ok(text("never"))
+        }))
+        .section(telling("s3", std::future::pending()));
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert!(
+        html.contains("<pp-slot id=\"s0\">Error: This section could not be loaded.</pp-slot>"),
+        "a private error's text stays off the page: {html}"
+    );
+    assert!(!html.contains("10.0.0.7"));
+    assert!(
+        html.contains(
+            "<pp-slot id=\"s1\">Error: Reviews are &#60;paused&#62; &#38; back soon</pp-slot>"
+        ),
+        "a public message is shown, escaped: {html}"
+    );
+    assert!(
+        html.contains("<pp-slot id=\"s2\">Panic: This section could not be loaded.</pp-slot>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<pp-slot id=\"s3\">Timeout: This section took too long to load.</pp-slot>"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_public_error_wrapped_in_another_is_still_shown() {
+    #[derive(Debug)]
+    struct Wrapper(crate::PublicError);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let page = shell(1).section(telling("s0", async {
+        Err(Wrapper(crate::PublicError::new("Try again later")).into())
+    }));
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert!(html.contains("Error: Try again later"), "{html}");
+}
+
+#[tokio::test]
+async fn infallible_loaders_and_ok_need_no_annotation() {
+    async fn plain() -> Text {
+        text("plain value")
+    }
+    let owned = String::from("owned");
+    let page = shell(2)
+        .section(Section::infallible("s0", text("loading"), plain()))
+        .section(Section::new("s1", text("loading"), async move {
+            let parsed: u32 = "7".parse()?;
+            crate::ok(text(format!("{owned} {parsed}")))
+        }));
+    let html = collect_all(render(page, Mode::InOrder).unwrap())
+        .await
+        .concat();
+    assert!(
+        html.contains("<pp-slot id=\"s0\">plain value</pp-slot>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<pp-slot id=\"s1\">owned 7</pp-slot>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn a_slot_typo_names_the_slot_and_the_unplaced_section() {
+    let page = Page::new(Shell {
+        slots: vec![slot("stock"), slot("news")],
+    })
+    .section(Section::new("stocks", text(""), async {
+        Ok::<_, BoxError>(text(""))
+    }))
+    .section(Section::new("news", text(""), async {
+        Ok::<_, BoxError>(text(""))
+    }));
+    let err = render(page, Mode::OutOfOrder).err().expect("an error");
+    assert!(
+        matches!(&err, Error::UnknownSlot { slot, unplaced } if slot == "stock" && unplaced == &["stocks"]),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("did you mean \"stocks\"?"),
+        "{err}"
+    );
 }

@@ -1,0 +1,276 @@
+//! A [`Section`]: one deferred part of a page, its loading and error markup,
+//! and the loader that produces its content; and what an error template is
+//! told about a [`Failure`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use askama::Template;
+use futures_util::FutureExt as _;
+use futures_util::future::LocalBoxFuture;
+
+use crate::page::{Fragment, IntoFragment};
+
+/// The error a section's loader may return: any error type converts into it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `Ok(value)` typed as a loader's result, so an `async` block that uses `?`
+/// needs no annotation:
+///
+/// ```
+/// # use askama::Template;
+/// # #[derive(Template)]
+/// # #[template(source = "{{ n }}", ext = "html")]
+/// # struct Stock { n: u32 }
+/// # async fn fetch_stock(sku: &str) -> Result<u32, std::io::Error> { Ok(3) }
+/// let sku = String::from("lamp-1");
+/// let loader = async move {
+///     let n = fetch_stock(&sku).await?;
+///     pagepipe::ok(Stock { n })
+/// };
+/// ```
+pub fn ok<T>(value: T) -> Result<T, BoxError> {
+    Ok(value)
+}
+
+/// An error whose message may be shown on the page.
+///
+/// A loader's errors are logged, never shown: their text may hold internals
+/// (hosts, queries, stack details). Return a `PublicError` (or wrap one) to
+/// let [`Failure::message`] carry its text to the error template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicError(String);
+
+impl PublicError {
+    /// An error that shows `message` to the reader of the page.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl fmt::Display for PublicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PublicError {}
+
+/// How a section failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The loader returned an error, or its content could not be rendered.
+    Error,
+    /// The loader panicked.
+    Panic,
+    /// The loader ran past its [timeout](Section::timeout) or the page's
+    /// [deadline](crate::Page::deadline).
+    Timeout,
+}
+
+/// What an error template is told about a failed section; see
+/// [`Section::error_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: FailureKind, public: Option<String>) -> Self {
+        let message = public.unwrap_or_else(|| {
+            match kind {
+                FailureKind::Timeout => "This section took too long to load.",
+                FailureKind::Error | FailureKind::Panic => "This section could not be loaded.",
+            }
+            .to_owned()
+        });
+        Self { kind, message }
+    }
+
+    /// How the section failed.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// Whether the section ran out of time (rather than failing).
+    pub fn is_timeout(&self) -> bool {
+        self.kind == FailureKind::Timeout
+    }
+
+    /// A message safe to show: a [`PublicError`]'s text, or a plain
+    /// sentence for the kind of failure. askama escapes it like any value.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Renders a section's error markup from its failure.
+type RenderFailure = Box<dyn FnOnce(&Failure) -> Result<String, askama::Error>>;
+
+/// The markup a failed section shows.
+pub(crate) enum ErrorMarkup {
+    /// The same markup whatever happened, rendered up front.
+    Fixed(Result<String, askama::Error>),
+    /// Markup rendered from the failure.
+    Render(RenderFailure),
+}
+
+/// A deferred part of a page: an id, the markup shown while it loads, and
+/// the future that loads and renders its content.
+///
+/// The id names the section's slot element in the DOM (`<pp-slot id="…">`),
+/// so it must be unique in the page: an ASCII letter, then letters, digits,
+/// `-` or `_`.
+///
+/// The loader is any future that owns what it uses (`'static`): move owned
+/// values in (`async move { … }` over a `String`, an `Arc` or a cloned pool
+/// handle), not references to the handler's locals.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use askama::Template;
+/// use pagepipe::{Failure, Section};
+///
+/// #[derive(Template)]
+/// #[template(source = "<p>{{ price }}</p>", ext = "html")]
+/// struct Price { price: String }
+///
+/// #[derive(Template)]
+/// #[template(source = "<p class=skeleton>…</p>", ext = "html")]
+/// struct Loading;
+///
+/// #[derive(Template)]
+/// #[template(source = "<p class=\"{% if timeout %}slow{% else %}failed{% endif %}\">{{ message }}</p>", ext = "html")]
+/// struct Unavailable { timeout: bool, message: String }
+///
+/// async fn price() -> Result<Price, std::io::Error> {
+///     Ok(Price { price: "€129".into() })
+/// }
+///
+/// let section = Section::new("price", Loading, price())
+///     .timeout(Duration::from_secs(2))
+///     .error_with(|failure: &Failure| Unavailable {
+///         timeout: failure.is_timeout(),
+///         message: failure.message().to_owned(),
+///     });
+/// ```
+pub struct Section {
+    pub(crate) id: String,
+    pub(crate) loading: Result<String, askama::Error>,
+    pub(crate) error: Option<ErrorMarkup>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
+}
+
+impl Section {
+    /// A section `id` that shows `loading` until `content` resolves.
+    ///
+    /// `content` starts when the page starts streaming, at the same time as
+    /// every other section of the page. If it fails, panics or times out, the
+    /// slot shows the section's [error markup](Section::error) and the rest
+    /// of the page streams on. A loader that cannot fail goes to
+    /// [`Section::infallible`]; an `async` block using `?` ends in
+    /// [`ok`](crate::ok).
+    pub fn new<T, E>(
+        id: impl Into<String>,
+        loading: impl Template,
+        content: impl Future<Output = Result<T, E>> + 'static,
+    ) -> Self
+    where
+        T: IntoFragment,
+        E: Into<BoxError>,
+    {
+        let content = content
+            .map(|result| result.map(IntoFragment::into_fragment).map_err(Into::into))
+            .boxed_local();
+        Self {
+            id: id.into(),
+            loading: loading.render(),
+            error: None,
+            timeout: None,
+            content,
+        }
+    }
+
+    /// A section whose loader cannot fail: it resolves to the content
+    /// itself (it may still panic or time out).
+    ///
+    /// ```
+    /// # use askama::Template;
+    /// # #[derive(Template)]
+    /// # #[template(source = "{{ degrees }}°", ext = "html")]
+    /// # struct Weather { degrees: i32 }
+    /// # #[derive(Template)]
+    /// # #[template(source = "…", ext = "html")]
+    /// # struct Loading;
+    /// async fn weather() -> Weather {
+    ///     Weather { degrees: 21 }
+    /// }
+    /// let section = pagepipe::Section::infallible("weather", Loading, weather());
+    /// ```
+    pub fn infallible<T>(
+        id: impl Into<String>,
+        loading: impl Template,
+        content: impl Future<Output = T> + 'static,
+    ) -> Self
+    where
+        T: IntoFragment + 'static,
+    {
+        Self::new(id, loading, content.map(Ok::<T, BoxError>))
+    }
+
+    /// Gives up on the content after `timeout` (counted from when the section
+    /// starts) and shows the error markup instead.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shows `template` in the slot if the content fails, panics or times out,
+    /// instead of a short default message.
+    pub fn error(mut self, template: impl Template) -> Self {
+        self.error = Some(ErrorMarkup::Fixed(template.render()));
+        self
+    }
+
+    /// Shows the template `render` makes from the [`Failure`] if the content
+    /// fails, panics or times out: a timeout can read differently from a
+    /// failure, and a [`PublicError`]'s message can be shown.
+    pub fn error_with<T: Template>(mut self, render: impl FnOnce(&Failure) -> T + 'static) -> Self {
+        self.error = Some(ErrorMarkup::Render(Box::new(move |failure| {
+            render(failure).render()
+        })));
+        self
+    }
+}
+
+impl fmt::Debug for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Section")
+            .field("id", &self.id)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_carry_a_plain_message_unless_the_error_is_public() {
+        let timeout = Failure::new(FailureKind::Timeout, None);
+        assert!(timeout.is_timeout());
+        assert_eq!(timeout.message(), "This section took too long to load.");
+        let failed = Failure::new(FailureKind::Error, None);
+        assert!(!failed.is_timeout());
+        assert_eq!(failed.message(), "This section could not be loaded.");
+        let public = Failure::new(FailureKind::Error, Some("Stock is offline".into()));
+        assert_eq!(public.message(), "Stock is offline");
+    }
+}
