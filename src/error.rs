@@ -39,6 +39,20 @@ pub enum Error {
         /// Sections of the same template that have no slot.
         unplaced: Vec<String>,
     },
+    /// A section is to appear after a section the page does not have.
+    #[error(
+        "section \"{section}\" is to appear after \"{after}\", which is not a section added \
+         before it or beside it"
+    )]
+    UnknownRevealTarget {
+        /// The section that waits.
+        section: String,
+        /// The id it waits for.
+        after: String,
+    },
+    /// Sections are each to appear after another, in a cycle.
+    #[error("sections {0} are each to appear after another: no order keeps them all")]
+    RevealCycle(String),
     /// Data for page scripts could not be serialized as JSON.
     #[error("data \"{id}\" could not be serialized as JSON: {source}")]
     Data {

@@ -71,6 +71,7 @@ mod render;
 mod respond;
 mod section;
 mod server;
+mod shutdown;
 mod streamed;
 pub mod wire;
 
@@ -88,7 +89,9 @@ pub use error::Error;
 pub use file::Files;
 pub use file::serve_file;
 pub use mode::{Mode, ParseModeError};
-pub use page::{DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Slot, slot};
+pub use page::{
+    DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Preload, Slot, slot,
+};
 #[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};
 pub use render::{Body, render};
@@ -96,6 +99,7 @@ pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 #[cfg(feature = "send-timeout")]
 pub use server::drop_stalled_after;
 pub use server::{DEFAULT_SEND_TIMEOUT, configure_server};
+pub use shutdown::{begin_shutdown, shutdown_begun};
 pub use streamed::Streamed;
 
 #[cfg(test)]

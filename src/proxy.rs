@@ -2,6 +2,10 @@
 //! conditional headers go up, the status, validators and range headers come
 //! back, and the body streams through without being buffered. Dropping the
 //! response (the client left) drops the upstream request.
+//!
+//! Only audio and video are relayed, with `nosniff`, and framed by what the
+//! upstream actually sent; redirects are not followed; a failure is a `502`
+//! with a plain sentence that never names the upstream (the log does).
 
 use std::io;
 use std::str::FromStr;
@@ -87,6 +91,9 @@ impl Upstream {
             return Err(UpstreamError::UnsupportedScheme(url.to_owned()));
         }
         let client = reqwest::Client::builder()
+            // A redirect could point anywhere, the upstream's own network
+            // included: it is answered 502, never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(IDLE_TIMEOUT)
             .pool_max_idle_per_host(0)
@@ -103,8 +110,14 @@ impl Upstream {
     }
 
     /// Relays `req` (GET or HEAD) to the upstream and its answer back: the
-    /// status, range and validator headers, and the body as a stream. An
-    /// unreachable or failing upstream gives `502` with a plain-text reason.
+    /// status, range and validator headers, and the body as a stream, with
+    /// `X-Content-Type-Options: nosniff`.
+    ///
+    /// An unreachable or failing (`5xx`) upstream, a redirect (not
+    /// followed), and a body that is not `audio/*` or `video/*` give `502`
+    /// with a plain-text reason; an upstream `4xx` keeps its status with a
+    /// plain-text reason instead of the upstream's body. Reasons never name
+    /// the upstream's URL: it is logged instead.
     pub async fn relay(&self, req: &HttpRequest) -> Streamed {
         let method = match *req.method() {
             Method::GET => reqwest::Method::GET,
@@ -118,12 +131,63 @@ impl Upstream {
             }
         }
         match upstream_req.send().await {
-            Ok(res) if res.status().is_server_error() => {
-                bad_gateway(&format!("the upstream answered {}", res.status()))
+            Ok(res) => self.relayed(res, req.method() == Method::HEAD),
+            Err(err) => {
+                tracing::warn!(
+                    url = %self.url,
+                    error = %err,
+                    "the upstream could not be reached"
+                );
+                bad_gateway("the upstream could not be reached")
             }
-            Ok(res) => relayed(res),
-            Err(err) => bad_gateway(&format!("the upstream could not be reached: {err}")),
         }
+    }
+
+    /// The client's response from the upstream's.
+    fn relayed(&self, res: reqwest::Response, head: bool) -> Streamed {
+        let upstream_status = res.status();
+        let Ok(status) = StatusCode::from_u16(upstream_status.as_u16()) else {
+            tracing::warn!(
+                url = %self.url,
+                status = %upstream_status,
+                "the upstream answered an invalid status"
+            );
+            return bad_gateway("the upstream answered an invalid status");
+        };
+        if status.is_server_error() {
+            tracing::warn!(url = %self.url, %status, "the upstream failed");
+            return bad_gateway(&format!("the upstream answered {status}"));
+        }
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            let location = res
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned());
+            tracing::warn!(
+                url = %self.url,
+                %status,
+                location = location.as_deref().unwrap_or("(none)"),
+                "the upstream answered with a redirect, which is not followed"
+            );
+            return bad_gateway("the upstream answered with a redirect, which is not followed");
+        }
+        if status.is_client_error() {
+            return client_error(status, res.headers());
+        }
+        let has_body = !matches!(status, StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT);
+        let content_type = res.headers().get(reqwest::header::CONTENT_TYPE);
+        if has_body && !is_media(content_type) {
+            let content_type = content_type.map(|value| String::from_utf8_lossy(value.as_bytes()));
+            tracing::warn!(
+                url = %self.url,
+                content_type = content_type.as_deref().unwrap_or("(none)"),
+                "the upstream answered with a type other than audio or video"
+            );
+            return bad_gateway(
+                "the upstream answered with a type other than audio or video, which is not relayed",
+            );
+        }
+        relayed(status, res, head)
     }
 }
 
@@ -135,13 +199,56 @@ impl FromStr for Upstream {
     }
 }
 
-/// The client's response from the upstream's.
-fn relayed(res: reqwest::Response) -> Streamed {
-    let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+/// Whether a `Content-Type` is audio or video media, the only bodies
+/// relayed: anything else (HTML, SVG, scripts, no type at all) would be
+/// served on this origin as the upstream wrote it.
+fn is_media(content_type: Option<&reqwest::header::HeaderValue>) -> bool {
+    let Some(mime) = content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<mime_guess::mime::Mime>().ok())
+    else {
+        return false;
+    };
+    let media = mime.type_() == mime_guess::mime::VIDEO || mime.type_() == mime_guess::mime::AUDIO;
+    media && !mime.subtype().as_str().is_empty()
+}
+
+/// The upstream's `4xx` with its status and a plain-text reason of ours in
+/// place of its body; a `416` keeps its `Content-Range`.
+fn client_error(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Streamed {
+    let reason = format!("the upstream answered {status}\n");
+    let streamed = Streamed::text(status, reason).header(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    match headers
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok())
+    {
+        Some(range) if status == StatusCode::RANGE_NOT_SATISFIABLE => {
+            streamed.header(header::CONTENT_RANGE, range)
+        }
+        _ => streamed,
+    }
+}
+
+/// The client's response from the upstream's, whose status and type were
+/// checked.
+fn relayed(status: StatusCode, res: reqwest::Response, head: bool) -> Streamed {
+    let chunked = res
+        .headers()
+        .contains_key(reqwest::header::TRANSFER_ENCODING);
     let length = match status {
         // No body, whatever Content-Length says about the representation.
         StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT => Some(0),
-        _ => content_length(res.headers()),
+        // Framed by chunks as they arrive: a Content-Length beside
+        // Transfer-Encoding says nothing about the body (RFC 9112 §6.3).
+        _ if chunked => None,
+        // A HEAD has no body: the header still gives the representation's
+        // length.
+        _ if head => content_length(res.headers()),
+        // The length the body is read with: exactly that many bytes arrive.
+        _ => res.content_length(),
     };
     let mut headers = Vec::new();
     for name in &RELAYED {
@@ -160,11 +267,13 @@ fn relayed(res: reqwest::Response) -> Streamed {
     for (name, value) in headers {
         streamed = streamed.header(name, value);
     }
-    streamed.status(status)
+    streamed.status(status).header(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    )
 }
 
-/// The upstream's `Content-Length`, read from the header: for a HEAD the
-/// body is empty, but the header still gives the representation's length.
+/// The upstream's `Content-Length`, read from the header.
 fn content_length(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers
         .get(reqwest::header::CONTENT_LENGTH)?
@@ -174,8 +283,9 @@ fn content_length(headers: &reqwest::header::HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// A `502` saying `reason`, which must not name the upstream: the caller
+/// logs the details.
 fn bad_gateway(reason: &str) -> Streamed {
-    tracing::warn!(reason, "upstream failed");
     Streamed::text(StatusCode::BAD_GATEWAY, format!("bad gateway: {reason}\n"))
 }
 
@@ -190,6 +300,31 @@ fn not_allowed() -> Streamed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_audio_and_video_types_are_media() {
+        let table = [
+            ("video/mp4", true),
+            ("VIDEO/WebM", true),
+            ("audio/mpeg", true),
+            ("audio/ogg; codecs=opus", true),
+            ("video/mp2t;charset=binary", true),
+            ("text/html", false),
+            ("text/html; x=video/mp4", false),
+            ("image/svg+xml", false),
+            ("image/jpeg", false),
+            ("application/octet-stream", false),
+            ("multipart/byteranges; boundary=x", false),
+            ("video", false),
+            ("video/", false),
+            ("", false),
+        ];
+        for (value, media) in table {
+            let value = reqwest::header::HeaderValue::from_static(value);
+            assert_eq!(is_media(Some(&value)), media, "{value:?}");
+        }
+        assert!(!is_media(None));
+    }
 
     #[test]
     fn https_and_garbage_upstreams_are_refused_at_startup() {

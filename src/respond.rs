@@ -71,7 +71,22 @@ impl Page {
         if let Some(header) = self.bad_header.take() {
             return Err(Error::InvalidHeader(header));
         }
-        let headers = std::mem::take(&mut self.headers);
+        let mut headers = std::mem::take(&mut self.headers);
+        if !self.preloads.is_empty() {
+            let links = self
+                .preloads
+                .iter()
+                .map(|asset| {
+                    asset
+                        .link()
+                        .ok_or_else(|| Error::InvalidHeader(format!("preload {asset:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", ");
+            let value = HeaderValue::from_str(&links)
+                .map_err(|_| Error::InvalidHeader(format!("Link: {links}")))?;
+            headers.insert(0, (actix_web::http::header::LINK, value));
+        }
         let status = self.status;
         let mode = self.mode_for(req);
         let body = render(self, mode)?;
@@ -124,6 +139,8 @@ mod tests {
 
     fn page() -> Page {
         Page::new(Shell { s0: slot("s0") }).section(Section::new("s0", Text { text: "…" }, async {
+            // Late, so the page has a late chunk and scripts to carry the nonce.
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
             Ok::<_, BoxError>(Text { text: "late" })
         }))
     }
@@ -185,6 +202,30 @@ mod tests {
     async fn nonce_takes_a_borrowed_nonce() {
         let (_, _, body) = get(|nonce| page().nonce(&nonce)).await;
         assert!(body.contains("<script nonce=\""), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn preloads_go_out_as_one_link_header() {
+        let (status, headers, _) = get(|_| {
+            page()
+                .preload(crate::Preload::style("/assets/site.css"))
+                .preload(crate::Preload::font("/f/inter.woff2", "font/woff2"))
+        })
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers.get(header::LINK).unwrap(),
+            "</assets/site.css>; rel=preload; as=style, \
+             </f/inter.woff2>; rel=preload; as=font; type=\"font/woff2\"; crossorigin"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_preload_that_would_break_its_header_fails_the_page() {
+        let (status, _, body) =
+            get(|_| page().preload(crate::Preload::script("/a.js>; rel=stylesheet"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("preload"), "{body}");
     }
 
     #[actix_web::test]

@@ -164,6 +164,8 @@ pub struct Section {
     pub(crate) loading: Result<String, askama::Error>,
     pub(crate) error: Option<ErrorMarkup>,
     pub(crate) timeout: Option<Duration>,
+    /// The section this one appears no earlier than.
+    pub(crate) after: Option<String>,
     pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
 }
 
@@ -193,6 +195,7 @@ impl Section {
             loading: loading.render(),
             error: None,
             timeout: None,
+            after: None,
             content,
         }
     }
@@ -231,6 +234,18 @@ impl Section {
         self
     }
 
+    /// Shows this section no earlier than section `id` (its content or its
+    /// error markup): a section that resolves first is held until `id` has
+    /// been sent, in every mode, with no script. Reviews, say, never appear
+    /// above a price that is still loading. `id` is a section of the same
+    /// page added before this one or beside it; an unknown id or a cycle
+    /// fails the page before its first byte. The page's deadline still ends
+    /// the wait: `id` then shows its timeout markup, and this section follows.
+    pub fn after(mut self, id: impl Into<String>) -> Self {
+        self.after = Some(id.into());
+        self
+    }
+
     /// Shows `template` in the slot if the content fails, panics or times out,
     /// instead of a short default message.
     pub fn error(mut self, template: impl Template) -> Self {
@@ -254,6 +269,7 @@ impl fmt::Debug for Section {
         f.debug_struct("Section")
             .field("id", &self.id)
             .field("timeout", &self.timeout)
+            .field("after", &self.after)
             .finish_non_exhaustive()
     }
 }

@@ -19,8 +19,10 @@ use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, ch
 ///
 /// With a [length](Streamed::length) the response carries `Content-Length`;
 /// without one it is chunked, or, for an HTTP/1.0 client (which cannot take
-/// chunks), delimited by closing the connection. A `HEAD` request gets the
-/// headers only and the body is never polled.
+/// chunks), delimited by closing the connection; such a body names its
+/// coding even when it is `identity`, so that actix's `Compress` middleware
+/// cannot turn chunking back on. A `HEAD` request gets the headers only and
+/// the body is never polled.
 ///
 /// A body whose `Content-Type` is compressible (HTML, text, JSON, …) is
 /// compressed in the coding the request prefers (see [`Compression`]),
@@ -241,9 +243,19 @@ impl Streamed {
             (Body::Stream(body), Some(length), false) => SizedStream::new(length, body).boxed(),
             (Body::Stream(body), None, false) => BodyStream::new(body).boxed(),
         };
+        let mut headers = self.headers;
+        let close_delimited = self.length.is_none() && req.version() < Version::HTTP_11;
+        if close_delimited && !headers.contains_key(header::CONTENT_ENCODING) {
+            // actix's `Compress` middleware, if the application also wraps
+            // it, compresses any body without a `Content-Encoding` and turns
+            // chunking back on (`no_chunking(false)`), which an HTTP/1.0
+            // client cannot read. It skips a response that names its coding,
+            // so an uncompressed body without a length names `identity`.
+            headers.insert(header::CONTENT_ENCODING, Coding::Identity.header_value());
+        }
         let mut res = HttpResponse::with_body(self.status, body);
-        *res.headers_mut() = self.headers;
-        if self.length.is_none() && req.version() < Version::HTTP_11 {
+        *res.headers_mut() = headers;
+        if close_delimited {
             let head = res.head_mut();
             head.no_chunking(true);
             head.set_connection_type(ConnectionType::Close);
@@ -340,5 +352,62 @@ mod tests {
             .read_to_end(&mut decoded)
             .expect("gzip decodes");
         assert_eq!(decoded, page_body(), "one decoding gives the page");
+    }
+
+    /// The raw response an HTTP/1.0 client gets, over a real socket, from
+    /// an app behind actix's `Compress` with pagepipe's compression off.
+    async fn http_1_0_response_behind_compress(request: &str) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = actix_web::HttpServer::new(|| {
+            App::new()
+                .wrap(Compress::default())
+                .app_data(Compression::off())
+                .route("/", web::get().to(page))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut raw),
+        )
+        .await
+        .expect("the server closes the connection to end the body")
+        .unwrap();
+        handle.stop(false).await;
+        raw
+    }
+
+    #[actix_web::test]
+    async fn no_response_to_an_http_1_0_client_may_ever_be_chunked_whatever_the_middleware_stack() {
+        let raw = http_1_0_response_behind_compress(
+            "GET / HTTP/1.0\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n",
+        )
+        .await;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a complete head")
+            + 4;
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.0 200 "), "{head}");
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(!head.contains("content-length"), "{head}");
+        assert!(head.contains("content-encoding: identity\r\n"), "{head}");
+        assert_eq!(
+            &raw[split..],
+            &page_body()[..],
+            "the body as it is, delimited by the close"
+        );
     }
 }

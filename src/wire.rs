@@ -85,7 +85,7 @@ impl Wire {
 
     /// Opens the slot of section `id`, for content written in place.
     pub(crate) fn open_slot(&self, buf: &mut BytesMut, id: &str) {
-        put_all(buf, &["<pp-slot id=\"", id, "\">"]);
+        put_all(buf, &[OPEN_SLOT[0], id, OPEN_SLOT[1]]);
     }
 
     /// Closes a slot.
@@ -152,6 +152,12 @@ fn late_open(id: &str) -> [&str; 3] {
 
 /// The end of a slot.
 pub(crate) const CLOSE_SLOT: &str = "</pp-slot>";
+
+/// The start of a slot around its id (see [`Wire::open_slot`]).
+const OPEN_SLOT: [&str; 2] = ["<pp-slot id=\"", "\">"];
+
+/// Bytes of a slot written in place besides its id and content.
+pub(crate) const SLOT_MARKUP: usize = OPEN_SLOT[0].len() + OPEN_SLOT[1].len() + CLOSE_SLOT.len();
 
 /// A placeholder's markup around its id (twice) and its loading markup.
 const PLACEHOLDER: [&str; 4] = [

@@ -19,6 +19,11 @@ const MAX_SECTIONS: usize = 64;
 const MAX_DELAY_MS: u64 = 60_000;
 /// Most filler bytes in one section.
 const MAX_BYTES: usize = 1_048_576;
+/// Most filler bytes in one page (`bytes` × sections): a buffered page is
+/// built whole in memory and held there until its client has read it.
+const MAX_PAGE_BYTES: usize = 8 * 1_048_576;
+/// Longest shell budget (`wait`), in ms.
+const MAX_WAIT_MS: u64 = 10_000;
 /// How long a bench page may stream beyond its slowest section.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
@@ -29,6 +34,8 @@ struct BenchQuery {
     bytes: usize,
     /// The mode asked for with `?mode=`, if any.
     mode: Option<Mode>,
+    /// The shell budget in ms: sections resolved by then are in place.
+    wait: u64,
 }
 
 impl Default for BenchQuery {
@@ -37,6 +44,7 @@ impl Default for BenchQuery {
             delays: vec![0],
             bytes: 256,
             mode: None,
+            wait: 0,
         }
     }
 }
@@ -44,13 +52,31 @@ impl Default for BenchQuery {
 impl BenchQuery {
     /// Parses and validates a query string.
     fn parse(query: &str) -> Result<Self, QueryError> {
-        let [delays, bytes, mode] = params(query, ["delays", "bytes", "mode"])?;
+        let [delays, bytes, mode, wait] = params(query, ["delays", "bytes", "mode", "wait"])?;
         let defaults = Self::default();
-        Ok(Self {
+        let query = Self {
             delays: delays.map_or(Ok(defaults.delays), |v| parse_delays(&v))?,
             bytes: bytes.map_or(Ok(defaults.bytes), |v| int_in("bytes", &v, 0..=MAX_BYTES))?,
             mode: mode.map(|v| parse_mode(&v)).transpose()?.or(defaults.mode),
-        })
+            wait: wait.map_or(Ok(defaults.wait), |v| int_in("wait", &v, 0..=MAX_WAIT_MS))?,
+        };
+        query.check_page_bytes()?;
+        Ok(query)
+    }
+
+    /// Refuses a page whose filler in all (`bytes` × sections) passes
+    /// [`MAX_PAGE_BYTES`], naming `bytes` and the most it may be here.
+    fn check_page_bytes(&self) -> Result<(), QueryError> {
+        let sections = self.delays.len().max(1);
+        if self.bytes.saturating_mul(sections) <= MAX_PAGE_BYTES {
+            return Ok(());
+        }
+        let expected = format!(
+            "at most {} with {sections} section(s): a page's filler (bytes × sections) \
+             is at most {MAX_PAGE_BYTES} bytes (8 MiB)",
+            MAX_PAGE_BYTES / sections
+        );
+        Err(QueryError::new("bytes", &expected, &self.bytes.to_string()))
     }
 }
 
@@ -122,7 +148,8 @@ pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> actix_web::Result<H
     let mut page = Page::new(shell)
         .nonce(nonce)
         .mode(mode)
-        .deadline(Duration::from_millis(slowest) + DEADLINE_MARGIN);
+        .shell_budget(Duration::from_millis(query.wait))
+        .deadline(Duration::from_millis(slowest.max(query.wait)) + DEADLINE_MARGIN);
     for (i, delay) in query.delays.iter().enumerate() {
         // A zero delay is ready at once: sleeping until an instant already
         // passed still waits for the timer's next tick, about 1 ms.
@@ -158,9 +185,11 @@ mod tests {
         assert_eq!(q.delays, vec![100, 600, 300]);
         assert_eq!(q.bytes, 2048);
         assert_eq!(q.mode, Some(Mode::InOrder));
+        assert_eq!(BenchQuery::parse("wait=100").unwrap().wait, 100);
+        assert_eq!(BenchQuery::parse("wait=10000").unwrap().wait, 10_000);
         let max = vec!["60000"; 64].join(",");
         assert_eq!(
-            BenchQuery::parse(&format!("delays={max}&bytes=1048576"))
+            BenchQuery::parse(&format!("delays={max}&bytes=131072"))
                 .unwrap()
                 .delays
                 .len(),
@@ -188,12 +217,36 @@ mod tests {
             ("bytes=1048577", "bytes"),
             ("bytes=-1", "bytes"),
             ("bytes=lots", "bytes"),
+            ("wait=", "wait"),
+            ("wait=10001", "wait"),
+            ("wait=-5", "wait"),
+            ("wait=soon", "wait"),
             ("mode=", "mode"),
             ("mode=fast", "mode"),
             ("mode=OUT-OF-ORDER", "mode"),
         ];
         for (query, param) in cases {
             assert_eq!(param_of(query), param, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_page_may_hold_at_most_8_mib_of_filler_in_all() {
+        let sections = |n: usize| vec!["0"; n].join(",");
+        for (n, bytes) in [(64, 131_072), (8, 1_048_576), (1, 1_048_576), (64, 0)] {
+            let query = format!("delays={}&bytes={bytes}", sections(n));
+            assert!(BenchQuery::parse(&query).is_ok(), "{n} × {bytes}");
+        }
+        for (n, bytes) in [(64, 1_048_576), (64, 131_073), (9, 1_048_576)] {
+            let query = format!("delays={}&bytes={bytes}&mode=buffered", sections(n));
+            let err = BenchQuery::parse(&query).expect_err(&query);
+            assert_eq!(err.param, "bytes", "{n} × {bytes}");
+            let text = err.to_string();
+            assert!(
+                text.contains("8388608")
+                    && text.contains(&format!("at most {}", MAX_PAGE_BYTES / n)),
+                "{text}"
+            );
         }
     }
 
@@ -245,8 +298,9 @@ mod tests {
                     proptest::prop_assert!((1..=MAX_SECTIONS).contains(&q.delays.len()));
                     proptest::prop_assert!(q.delays.iter().all(|ms| *ms <= MAX_DELAY_MS));
                     proptest::prop_assert!(q.bytes <= MAX_BYTES);
+                    proptest::prop_assert!(q.bytes * q.delays.len() <= MAX_PAGE_BYTES);
                 }
-                Err(err) => proptest::prop_assert!(["query", "delays", "bytes", "mode"].contains(&err.param)),
+                Err(err) => proptest::prop_assert!(["query", "delays", "bytes", "mode", "wait"].contains(&err.param)),
             }
         }
     }

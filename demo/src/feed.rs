@@ -84,13 +84,22 @@ pub(crate) async fn stream_data(req: HttpRequest) -> actix_web::Result<HttpRespo
 /// The records of `query`, record `seq` due `seq × delay_ms` after `start`.
 ///
 /// The generator is pulled by actix: it sleeps only while the client waits,
-/// and is dropped, with its timer, as soon as the client leaves.
+/// and is dropped, with its timer, as soon as the client leaves. A server
+/// shutdown ends it at a record boundary.
 fn feed(query: DataQuery, start: Instant) -> impl Stream<Item = io::Result<Bytes>> {
     let gap = Duration::from_millis(query.delay_ms);
     async_stream::stream! {
         let mut progress = Progress { sent: 0, of: query.n };
         for seq in 0..query.n {
-            sleep_until(start + gap * seq).await;
+            // A shutdown ends the feed between two records.
+            tokio::select! {
+                () = sleep_until(start + gap * seq) => {}
+                () = pagepipe::shutdown_begun() => {
+                    progress.of = seq;
+                    tracing::info!(records = seq, "stream-data: ended by the shutdown");
+                    return;
+                }
+            }
             if query.fail_after == Some(seq) {
                 progress.of = seq;
                 tracing::info!(records = seq, "stream-data: breaking the feed as asked");

@@ -22,6 +22,24 @@ use tracing_subscriber::EnvFilter;
 /// in, so the binary starts from any folder.
 const BUNDLED_ASSETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
 
+/// How long before the end of the grace period open pages end, so their
+/// last bytes are written before the server closes connections.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
+
+// Upper bounds of the duration flags: actix adds each to the clock's
+// `Instant`, which panics a worker on every request once the sum overflows
+// (`--keep-alive-secs 18446744073709551615`). Each is refused at startup
+// beyond a bound no deployment needs.
+/// Most `--shutdown-timeout`: an hour.
+const MAX_SHUTDOWN_SECS: u64 = 60 * 60;
+/// Most `--request-timeout-ms`: an hour.
+const MAX_REQUEST_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+/// Most `--keep-alive-secs`: a day.
+const MAX_KEEP_ALIVE_SECS: u64 = 24 * 60 * 60;
+/// Most `--send-timeout-secs`: a day (`TCP_USER_TIMEOUT` counts in `u32`
+/// milliseconds).
+const MAX_SEND_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// pagepipe demo server: progressive HTML pages and streamed media.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -36,18 +54,20 @@ struct Args {
     /// Worker threads [default: number of cores].
     #[arg(long)]
     workers: Option<usize>,
-    /// Seconds that open responses may take to finish after SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds that open responses may take to finish after SIGINT/SIGTERM
+    /// (at most an hour).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(..=MAX_SHUTDOWN_SECS))]
     shutdown_timeout: u64,
     /// Relay /stream-video from this http:// URL instead of the bundled MP4.
     #[arg(long, value_name = "URL")]
     video_upstream: Option<Upstream>,
     /// Milliseconds a client has to send a request's head (slowloris guard);
-    /// at least 1000, as the server's clock ticks every 500 ms.
-    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
+    /// at least 1000, as the server's clock ticks every 500 ms, and at most
+    /// an hour.
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..=MAX_REQUEST_TIMEOUT_MS))]
     request_timeout_ms: u64,
-    /// Seconds an idle keep-alive connection stays open.
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    /// Seconds an idle keep-alive connection stays open (at most a day).
+    #[arg(long, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=MAX_KEEP_ALIVE_SECS))]
     keep_alive_secs: u64,
     /// Open connections per worker; more wait in the listen backlog.
     #[arg(long, default_value_t = 25_000, value_name = "N")]
@@ -59,8 +79,8 @@ struct Args {
     #[arg(long, default_value_t = 16_384, value_name = "BYTES")]
     max_header_bytes: usize,
     /// Seconds sent data may go unacknowledged (a client that stopped
-    /// reading) before the connection is dropped.
-    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// reading) before the connection is dropped (at most a day).
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_SEND_TIMEOUT_SECS))]
     send_timeout_secs: u64,
 }
 
@@ -125,9 +145,13 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
     // Installed before the first connection, so a SIGTERM is never missed.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|err| io::Error::new(err.kind(), format!("SIGTERM handler: {err}")))?;
+    let grace = Duration::from_secs(args.shutdown_timeout);
     actix_web::rt::spawn(async move {
         shutdown_signal(term).await;
         tracing::info!("shutting down: refusing new connections, letting open responses finish");
+        // Open pages end as complete documents a moment before the grace
+        // period does, their pending sections showing their timeout markup.
+        pagepipe::begin_shutdown(grace.saturating_sub(SHUTDOWN_MARGIN));
         handle.stop(true).await;
     });
     println!("listening on http://{addr}");

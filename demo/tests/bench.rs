@@ -164,6 +164,8 @@ async fn every_bad_parameter_gets_a_400_naming_it_and_nothing_streamed() {
         ("mode=fast", "mode"),
         ("mode=", "mode"),
         ("delays=%FF%FE", "delays"),
+        ("wait=10001", "wait"),
+        ("wait=x", "wait"),
     ];
     for (query, param) in cases {
         let query = if query == too_many {
@@ -224,4 +226,90 @@ async fn a_crawler_gets_the_complete_document_unless_the_mode_is_asked_for() {
         .await;
     assert_eq!(asked.header("transfer-encoding"), Some("chunked"));
     assert!(asked.text().contains("<template for=\"s1\">"));
+}
+
+#[tokio::test]
+async fn ready_sections_make_a_one_chunk_page_without_placeholders_or_script() {
+    let server = Server::start();
+    let response = get(server.addr, "/bench?delays=0,0,0&bytes=2048").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.chunks.len(), 1, "one chunk");
+    let text = response.text();
+    for i in 0..3 {
+        assert!(text.contains(&format!(
+            "<pp-slot id=\"s{i}\"><p class=\"ready\">section {i} ready"
+        )));
+        assert!(!text.contains(&format!("loading {i}")), "{text}");
+    }
+    assert!(
+        !text.contains("<template") && !text.contains("<script"),
+        "{text}"
+    );
+    assert!(text.ends_with("</body>\n</html>"));
+}
+
+#[tokio::test]
+async fn wait_holds_the_shell_for_its_budget_with_the_ready_section_in_place() {
+    let server = Server::start();
+    let response = get(server.addr, "/bench?delays=20,300&wait=100").await;
+    let (shell_at, shell) = &response.chunks[0];
+    let shell = String::from_utf8_lossy(shell);
+    assert!(
+        *shell_at >= ms(100) && *shell_at < ms(100) + SLACK,
+        "shell at {shell_at:?}"
+    );
+    assert!(
+        shell.contains("section 0 ready") && !shell.contains("loading 0"),
+        "{shell}"
+    );
+    assert!(shell.contains("loading 1"), "{shell}");
+    let late = response
+        .arrival_of("for=\"s1\"")
+        .expect("section 1 streams");
+    assert!(
+        late >= ms(300) && late < ms(300) + SLACK,
+        "section 1 at {late:?}"
+    );
+}
+
+#[tokio::test]
+async fn wait_ends_as_soon_as_every_section_resolved() {
+    let server = Server::start();
+    let response = get(server.addr, "/bench?delays=20,40&wait=100").await;
+    assert_eq!(response.chunks.len(), 1, "one complete chunk");
+    let (at, _) = &response.chunks[0];
+    assert!(
+        *at >= ms(40) && *at < ms(100),
+        "the page at {at:?}, not at the budget's end"
+    );
+    assert!(!response.text().contains("loading"));
+}
+
+#[tokio::test]
+async fn a_page_whose_filler_passes_8_mib_in_all_is_refused_naming_bytes_and_the_limit() {
+    let server = Server::start();
+    let zeros = |n: usize| vec!["0"; n].join(",");
+    let pinned = format!("/bench?delays={}&bytes=1048576&mode=buffered", zeros(64));
+    let response = get(server.addr, &pinned).await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(response.header("content-length").is_some(), "not streamed");
+    let text = response.text();
+    assert!(
+        text.contains("`bytes`") && text.contains("8388608") && text.contains("at most 131072"),
+        "{text}"
+    );
+    // Exactly 8 MiB in all is allowed.
+    let mut client = Client::connect(server.addr).await;
+    let at_limit = client
+        .request(
+            "HEAD",
+            &format!("/bench?delays={}&bytes=131072", zeros(64)),
+            "",
+        )
+        .await;
+    assert_eq!(at_limit.status, 200);
 }

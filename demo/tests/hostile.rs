@@ -228,3 +228,55 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
     );
     assert_ne!(outcome, "still open");
 }
+
+#[test]
+fn out_of_range_durations_are_refused_at_startup_naming_the_flag() {
+    let huge = u64::MAX.to_string();
+    for flag in [
+        "--keep-alive-secs",
+        "--request-timeout-ms",
+        "--send-timeout-secs",
+        "--shutdown-timeout",
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pagepipe"))
+            .args(["--addr", "127.0.0.1:0", flag, &huge])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{flag} {huge}: the server started instead of refusing the value");
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{huge}' for '{flag} <")),
+            "{flag}: {stderr}"
+        );
+        assert!(stderr.contains(" is not in "), "{flag}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_largest_keep_alive_accepted_serves_requests() {
+    let server = Server::start_with(&["--keep-alive-secs", "86400"], &[]);
+    let mut client = Client::connect(server.addr).await;
+    for _ in 0..2 {
+        let response = client.request("GET", "/healthz", "").await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.text(), "ok");
+    }
+}

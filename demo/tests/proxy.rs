@@ -22,7 +22,8 @@ impl Drop for DropGuard {
     }
 }
 
-/// The upstream: the bundled video through actix-files, and a few oddities.
+/// The upstream: the bundled video through actix-files, and a few oddities
+/// (those tested with HEAD too answer every method).
 fn upstream(dropped: mpsc::Sender<()>) -> Local {
     Local::start(move |cfg| {
         let dropped = dropped.clone();
@@ -32,6 +33,61 @@ fn upstream(dropped: mpsc::Sender<()>) -> Local {
                 .to(|| async { actix_files::NamedFile::open(assets_dir().join("video.mp4")) }),
         )
         .route("/plain", web::get().to(plain))
+        .route("/redirect", web::route().to(redirect))
+        .route(
+            "/other",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("video/mp4")
+                    .body("internal only")
+            }),
+        )
+        .route(
+            "/html",
+            web::route().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body("<script>alert(document.cookie)</script>")
+            }),
+        )
+        .route(
+            "/svg",
+            web::route().to(|| async {
+                HttpResponse::Ok().content_type("image/svg+xml").body(
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+                )
+            }),
+        )
+        .route(
+            "/octets",
+            web::route().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/octet-stream")
+                    .body("<script>alert(1)</script>")
+            }),
+        )
+        .route(
+            "/untyped",
+            web::route().to(|| async {
+                HttpResponse::Ok().body(Bytes::from_static(b"<script>alert(1)</script>"))
+            }),
+        )
+        .route(
+            "/audio",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("audio/mpeg")
+                    .body("ID3 audio")
+            }),
+        )
+        .route(
+            "/missing",
+            web::get().to(|| async {
+                HttpResponse::NotFound()
+                    .content_type("text/html")
+                    .body("<script>alert(1)</script>")
+            }),
+        )
         .route(
             "/error",
             web::get().to(|| async { HttpResponse::ServiceUnavailable().body("down") }),
@@ -54,6 +110,14 @@ async fn plain() -> HttpResponse {
         .insert_header(("proxy-authenticate", "Basic"))
         .insert_header(("x-upstream-internal", "secret"))
         .body("0123456789")
+}
+
+/// A `302` to another path of the same server, by its absolute URL.
+async fn redirect(req: actix_web::HttpRequest) -> HttpResponse {
+    let location = format!("http://{}/other", req.app_config().local_addr());
+    HttpResponse::Found()
+        .insert_header(("location", location))
+        .finish()
 }
 
 /// A body that never ends: 16 KiB every 20 ms, holding `guard`.
@@ -243,4 +307,163 @@ fn an_https_upstream_is_refused_at_startup() {
         stderr.contains("only http:// upstreams are supported"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_not_followed_but_answered_502() {
+    let (tx, _dropped) = mpsc::channel();
+    let upstream = upstream(tx);
+    let server = demo_relaying(&upstream, "/redirect");
+    for method in ["GET", "HEAD"] {
+        let response = Client::connect(server.addr)
+            .await
+            .request(method, "/stream-video", "")
+            .await;
+        assert_eq!(response.status, 502, "{method}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8"),
+            "{method}"
+        );
+        assert_eq!(response.header("location"), None, "{method}");
+        if method == "GET" {
+            assert_eq!(
+                response.text(),
+                "bad gateway: the upstream answered with a redirect, which is not followed\n"
+            );
+        }
+    }
+    let logged = server.wait_for_log("redirect", Duration::from_secs(5));
+    let logged = logged.expect("the redirect is logged");
+    assert!(
+        logged.contains("/other"),
+        "the log names the Location: {logged}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_gateway_answer_never_shows_the_upstream_url() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/video.mp4?token=s3cret");
+    let server = Server::start_with(&["--video-upstream", &url], &[]);
+    let response = crate::util::get(server.addr, "/stream-video").await;
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.text(),
+        "bad gateway: the upstream could not be reached\n"
+    );
+    let logged = server
+        .wait_for_log("could not be reached", Duration::from_secs(5))
+        .expect("the failure is logged");
+    assert!(
+        logged.contains("s3cret"),
+        "the log has the details: {logged}"
+    );
+}
+
+/// A raw upstream on 127.0.0.1 answering every connection with `response`
+/// once it has read the request head (at most `connections` of them).
+fn raw_upstream(response: &'static [u8], connections: usize) -> std::net::SocketAddr {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = stream.write_all(response);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_chunked_upstream_body_is_relayed_whole_whatever_its_content_length_says() {
+    let addr = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 4\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+          6\r\n012345\r\n4\r\n6789\r\n0\r\n\r\n",
+        4,
+    );
+    let url = format!("http://{addr}/video.mp4");
+    let server = Server::start_with(&["--video-upstream", &url], &[]);
+    let mut client = Client::connect(server.addr).await;
+    let response = client.request("GET", "/stream-video", "").await;
+    assert_eq!(response.status, 200);
+    assert_ne!(response.header("content-length"), Some("4"));
+    assert_eq!(response.text(), "0123456789");
+    let head = client.request("HEAD", "/stream-video", "").await;
+    assert_eq!(head.status, 200);
+    assert_ne!(head.header("content-length"), Some("4"));
+    // Still in step: both answers were framed by what was sent.
+    assert_eq!(client.request("GET", "/healthz", "").await.text(), "ok");
+}
+
+#[tokio::test]
+async fn only_audio_and_video_are_relayed_and_with_nosniff() {
+    let (tx, _dropped) = mpsc::channel();
+    let upstream = upstream(tx);
+    for path in ["/html", "/svg", "/octets", "/untyped"] {
+        let server = demo_relaying(&upstream, path);
+        for method in ["GET", "HEAD"] {
+            let response = Client::connect(server.addr)
+                .await
+                .request(method, "/stream-video", "")
+                .await;
+            assert_eq!(response.status, 502, "{method} {path}");
+            assert_eq!(
+                response.header("content-type"),
+                Some("text/plain; charset=utf-8"),
+                "{method} {path}"
+            );
+            if method == "GET" {
+                assert_eq!(
+                    response.text(),
+                    "bad gateway: the upstream answered with a type other than audio or video, \
+                     which is not relayed\n",
+                    "{path}"
+                );
+            }
+        }
+    }
+    for (path, content_type, body) in [
+        ("/audio", "audio/mpeg", "ID3 audio"),
+        ("/plain", "video/mp4", "0123456789"),
+    ] {
+        let server = demo_relaying(&upstream, path);
+        let response = crate::util::get(server.addr, "/stream-video").await;
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{path}"
+        );
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(response.text(), body, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_client_error_keeps_its_status_but_not_its_body() {
+    let (tx, _dropped) = mpsc::channel();
+    let upstream = upstream(tx);
+    let server = demo_relaying(&upstream, "/missing");
+    let response = crate::util::get(server.addr, "/stream-video").await;
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(response.text(), "the upstream answered 404 Not Found\n");
 }

@@ -156,3 +156,42 @@ async fn review_markup_is_escaped_and_its_data_block_intact() {
     let data: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(data["authors"][2], "Ada <script>alert(1)</script>");
 }
+
+#[tokio::test]
+async fn the_showcase_preloads_its_stylesheet() {
+    let server = Server::start();
+    let response = get(server.addr, "/stream-html").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("link"),
+        Some("</assets/showcase/showcase.css>; rel=preload; as=style")
+    );
+    let policy = response
+        .header("content-security-policy")
+        .unwrap_or_default();
+    assert!(
+        policy.contains("'nonce-"),
+        "the CSP still carries the nonce: {policy}"
+    );
+}
+
+#[tokio::test]
+async fn reviews_wait_for_a_slow_price() {
+    let server = Server::start();
+    let response = get(server.addr, "/stream-html?slow=pricing").await;
+    let pricing = response
+        .arrival_of("for=\"pricing\"")
+        .expect("the price gives up");
+    let reviews = response
+        .arrival_of("for=\"reviews\"")
+        .expect("the reviews follow");
+    assert!(
+        reviews >= pricing,
+        "reviews at {reviews:?}, price at {pricing:?}"
+    );
+    let text = response.text();
+    assert!(
+        text.find("<template for=\"pricing\"") < text.find("<template for=\"reviews\""),
+        "the price's markup comes first"
+    );
+}

@@ -22,6 +22,9 @@ pub(crate) struct Validators {
     /// The mtime at one-second resolution; `None` when HTTP dates cannot
     /// express it (before 1970 or after 9999).
     pub(crate) last_modified: Option<SystemTime>,
+    /// The mtime as the file system keeps it, to tell whether
+    /// `last_modified` is a strong validator yet.
+    modified: Option<SystemTime>,
 }
 
 impl Validators {
@@ -36,6 +39,7 @@ impl Validators {
         Self {
             etag,
             last_modified,
+            modified: modified.filter(|_| last_modified.is_some()),
         }
     }
 
@@ -46,7 +50,19 @@ impl Validators {
         Self {
             etag: EntityTag::new_strong(format!("{}-{coding}", self.etag.tag())),
             last_modified: self.last_modified,
+            modified: self.modified,
         }
+    }
+
+    /// Whether `Last-Modified` is a strong validator at `now` (RFC 9110
+    /// §8.8.2.2): the file was last modified at least one second before, so
+    /// no other version written within the same second can share its date.
+    /// A file modified just now (or in the future, by a clock that went
+    /// back) has a weak date.
+    pub(crate) fn date_is_strong(&self, now: SystemTime) -> bool {
+        self.modified
+            .and_then(|modified| modified.checked_add(Duration::from_secs(1)))
+            .is_some_and(|settled| settled <= now)
     }
 
     /// `Last-Modified` as an HTTP date.
@@ -95,15 +111,20 @@ pub(crate) fn evaluate(req: &HttpRequest, validators: &Validators) -> Preconditi
     Precondition::Proceed
 }
 
-/// Whether a `Range` may be honoured: no `If-Range`, or one that names the
-/// current version (a strong ETag match, or exactly the Last-Modified date).
-pub(crate) fn range_allowed(req: &HttpRequest, validators: &Validators) -> bool {
+/// Whether a `Range` may be honoured at `now`: no `If-Range`, or one that
+/// names the current version (a strong ETag match, or exactly the
+/// Last-Modified date while that date is strong, RFC 9110 §13.1.5). Else the
+/// whole file is sent, never a range spliced from two versions.
+pub(crate) fn range_allowed(req: &HttpRequest, validators: &Validators, now: SystemTime) -> bool {
     if !req.headers().contains_key(header::IF_RANGE) {
         return true;
     }
     match req.get_header::<IfRange>() {
         Some(IfRange::EntityTag(tag)) => tag.strong_eq(&validators.etag),
-        Some(IfRange::Date(date)) => validators.last_modified == Some(SystemTime::from(date)),
+        Some(IfRange::Date(date)) => {
+            validators.date_is_strong(now)
+                && validators.last_modified == Some(SystemTime::from(date))
+        }
         None => false,
     }
 }
@@ -119,5 +140,36 @@ fn matches_weak(if_none_match: &IfNoneMatch, etag: &EntityTag) -> bool {
     match if_none_match {
         IfNoneMatch::Any => true,
         IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.weak_eq(etag)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_modified_date_is_strong_one_second_after_the_write() {
+        let modified = UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+        let validators = Validators::new(1, 10, Some(modified));
+        let table = [
+            (Duration::ZERO, false),
+            (Duration::from_millis(999), false),
+            (Duration::from_secs(1), true),
+            (Duration::from_secs(3600), true),
+        ];
+        for (after, strong) in table {
+            assert_eq!(
+                validators.date_is_strong(modified + after),
+                strong,
+                "{after:?}"
+            );
+        }
+        assert!(!validators.date_is_strong(modified - Duration::from_secs(5)));
+        assert!(
+            validators
+                .encoded(Coding::Gzip)
+                .date_is_strong(modified + Duration::from_secs(1))
+        );
+        assert!(!Validators::new(1, 10, None).date_is_strong(SystemTime::now()));
     }
 }

@@ -41,8 +41,11 @@ pub(crate) const CACHE_CONTROL: &str = "public, max-age=3600";
 ///
 /// `path` is the request's path tail as actix matched it (still partly
 /// percent-encoded); it is decoded once and refused (`400`) if it leaves
-/// `root`. Answers GET and HEAD (`405` otherwise), conditional requests
-/// (`304`, `412`) and single or multiple byte ranges (`206`, `416`).
+/// `root`. The file is opened beneath `root`: symlinks are followed only
+/// while they stay under it (one leading out is `404`), and a name followed
+/// by `/` or `/.` is `404`. Answers GET and HEAD (`405` otherwise),
+/// conditional requests (`304`, `412`) and single or multiple byte ranges
+/// (`206`, `416`; overlapping or adjacent ranges are sent as one).
 /// Responses carry a strong ETag, Last-Modified, `Accept-Ranges: bytes` and
 /// `Cache-Control: public, max-age=3600`.
 pub async fn serve_file(root: impl AsRef<Path>, path: &str, req: &HttpRequest) -> Streamed {
@@ -170,13 +173,7 @@ async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<Opened, Refu
 }
 
 fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opened, Refusal> {
-    let real = path::confine(root, &relative)?;
-    // Checked before opening: opening a FIFO would block.
-    if !real.metadata().map_err(Refusal::from)?.is_file() {
-        return Err(Refusal::NotFound);
-    }
-    let file = File::open(&real)?;
-    let metadata = file.metadata()?;
+    let (file, metadata) = path::open_file(root, &relative)?;
     let content_type = content_type(&relative);
     let validators = validators_of(&metadata);
     // Whether the response depends on Accept-Encoding: for a compressible
@@ -190,8 +187,9 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
         let compressed = match coding {
             Coding::Identity => None,
             coding => sibling(root, &relative, coding, &content_type).or_else(|| {
+                // Keyed by the path asked for: the ETag tells versions apart.
                 let bytes = compression.cache().get(
-                    &real,
+                    &root.join(&relative),
                     validators.etag.tag(),
                     coding,
                     &file,
@@ -260,16 +258,7 @@ fn sibling(root: &Path, relative: &Path, coding: Coding, content_type: &str) -> 
     let mut name = relative.file_name()?.to_os_string();
     name.push(".");
     name.push(coding.suffix()?);
-    let real = path::confine(root, &relative.with_file_name(name)).ok()?;
-    // Checked before opening, as for the file itself: opening a FIFO would block.
-    if !real.metadata().ok()?.is_file() {
-        return None;
-    }
-    let file = File::open(real).ok()?;
-    let metadata = file.metadata().ok()?;
-    if !metadata.is_file() {
-        return None;
-    }
+    let (file, metadata) = path::open_file(root, &relative.with_file_name(name)).ok()?;
     Some(Opened {
         len: metadata.len(),
         source: Source::File(Arc::new(file)),
@@ -308,7 +297,8 @@ fn decide(req: &HttpRequest, opened: Opened) -> Output {
         Precondition::NotModified => return Output::NotModified(opened),
         Precondition::Proceed => {}
     }
-    if req.method() != Method::GET || !conditional::range_allowed(req, &opened.validators) {
+    let now = std::time::SystemTime::now();
+    if req.method() != Method::GET || !conditional::range_allowed(req, &opened.validators, now) {
         return Output::Full(opened);
     }
     match range::select(req.headers().get(header::RANGE), opened.len) {

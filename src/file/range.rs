@@ -36,15 +36,41 @@ pub(crate) fn select(header: Option<&HeaderValue>, len: u64) -> Selection {
         Ok(parsed) => parsed,
         Err(_) => return Selection::Full,
     };
-    match parsed.validate(len) {
+    match parsed.validate(len).map(coalesce) {
         Ok(mut ranges) if ranges.len() == 1 => Selection::One(ranges.remove(0)),
         // Only a zero-length file validates to no range: it is sent whole.
         Ok(ranges) if ranges.is_empty() => Selection::Full,
         Ok(ranges) => Selection::Many(ranges),
         Err(RangeUnsatisfiableError::Unsatisfiable) => Selection::Unsatisfiable,
-        // Overlapping ranges and the like: RFC 9110 §14.2 lets us ignore them.
+        // More than two overlapping ranges and the like: RFC 9110 §14.2
+        // lets us ignore them.
         Err(_) => Selection::Full,
     }
+}
+
+/// Merges ranges that overlap or touch (RFC 9110 §14.2 allows it), so that
+/// no byte is sent twice and `bytes=0-,0-` is one part, not the file twice.
+/// The merged ranges keep the order in which their first piece was asked
+/// for (§15.3.7.2).
+fn coalesce(ranges: Vec<RangeInclusive<u64>>) -> Vec<RangeInclusive<u64>> {
+    if ranges.len() < 2 {
+        return ranges;
+    }
+    let mut by_start: Vec<(usize, RangeInclusive<u64>)> = ranges.into_iter().enumerate().collect();
+    by_start.sort_by_key(|(_, range)| *range.start());
+    let mut merged: Vec<(usize, RangeInclusive<u64>)> = Vec::with_capacity(by_start.len());
+    for (index, range) in by_start {
+        match merged.last_mut() {
+            // Overlapping or adjacent: `start` is at most one past `end`.
+            Some((first, last)) if *range.start() <= last.end().saturating_add(1) => {
+                *first = (*first).min(index);
+                *last = *last.start()..=(*last.end()).max(*range.end());
+            }
+            _ => merged.push((index, range)),
+        }
+    }
+    merged.sort_by_key(|(index, _)| *index);
+    merged.into_iter().map(|(_, range)| range).collect()
 }
 
 /// `bytes a-b/len`, the value of `Content-Range` for one range.
@@ -188,6 +214,28 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_and_adjacent_ranges_are_coalesced_in_the_order_asked() {
+        let table = [
+            ("bytes=0-,0-", Selection::One(0..=99)),
+            ("bytes=0-1,0-1", Selection::One(0..=1)),
+            ("bytes=0-1,2-3", Selection::One(0..=3)),
+            ("bytes=2-3,0-1", Selection::One(0..=3)),
+            ("bytes=0-10,5-20", Selection::One(0..=20)),
+            ("bytes=-10,80-", Selection::One(80..=99)),
+            ("bytes=0-1,50-60,2-3", Selection::Many(vec![0..=3, 50..=60])),
+            ("bytes=50-60,0-1,2-3", Selection::Many(vec![50..=60, 0..=3])),
+            (
+                "bytes=50-60,3-4,0-1",
+                Selection::Many(vec![50..=60, 3..=4, 0..=1]),
+            ),
+            ("bytes=0-1,3-4", Selection::Many(vec![0..=1, 3..=4])),
+        ];
+        for (header, expected) in table {
+            assert_eq!(select_str(header, 100), expected, "{header}");
+        }
+    }
+
+    #[test]
     fn overlapping_ranges_beyond_two_are_ignored() {
         assert_eq!(select_str("bytes=0-50,10-60,20-70", 100), Selection::Full);
     }
@@ -256,6 +304,12 @@ mod fuzz {
                 Selection::Many(ranges) => {
                     prop_assert!(ranges.len() > 1 && ranges.len() <= MAX_RANGES);
                     prop_assert!(ranges.iter().all(inside), "{ranges:?} of {len}");
+                    let mut sorted = ranges.clone();
+                    sorted.sort_by_key(|range| *range.start());
+                    prop_assert!(
+                        sorted.windows(2).all(|pair| *pair[0].end() + 1 < *pair[1].start()),
+                        "{ranges:?} overlap or touch"
+                    );
                 }
             }
         }

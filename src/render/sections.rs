@@ -59,6 +59,10 @@ impl Outcome {
 pub(super) struct Meta {
     pub(super) id: String,
     pub(super) loading: Bytes,
+    /// The section whose content holds this one's slot.
+    pub(super) parent: Option<usize>,
+    /// The section this one appears no earlier than.
+    pub(super) after: Option<usize>,
     error: Option<ErrorMarkup>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
@@ -76,6 +80,8 @@ pub(super) struct Sections {
     max_sections: usize,
     /// The `page` span every section span hangs from.
     span: tracing::Span,
+    /// When a shutdown wants every page ended.
+    shutdown: tokio::sync::watch::Receiver<Option<Instant>>,
 }
 
 impl Sections {
@@ -90,16 +96,34 @@ impl Sections {
             expired: false,
             max_sections,
             span,
+            shutdown: crate::shutdown::watch(),
         }
+    }
+
+    /// Whether every section so far, nested ones included, has resolved.
+    pub(super) fn all_resolved(&self) -> bool {
+        self.unresolved.is_empty()
     }
 
     pub(super) fn id(&self, key: usize) -> &str {
         &self.meta[key].id
     }
 
-    /// Checks a fragment, starts its sections and splits its markup at its
-    /// slots. Nothing is started unless the whole fragment is sound.
-    pub(super) fn adopt(&mut self, fragment: Fragment) -> Result<Vec<Part>, Error> {
+    /// Whether section `key` may be shown once the sections `shown` says
+    /// are: its parent's content and the section it comes after are out.
+    pub(super) fn may_show(&self, key: usize, shown: impl Fn(usize) -> bool) -> bool {
+        let meta = &self.meta[key];
+        meta.parent.is_none_or(&shown) && meta.after.is_none_or(&shown)
+    }
+
+    /// Checks a fragment (the shell, or the content of section `parent`),
+    /// starts its sections and splits its markup at its slots. Nothing is
+    /// started unless the whole fragment is sound.
+    pub(super) fn adopt(
+        &mut self,
+        fragment: Fragment,
+        parent: Option<usize>,
+    ) -> Result<Vec<Part>, Error> {
         let html = Bytes::from(fragment.html?);
         let first_key = self.meta.len();
         if first_key + fragment.sections.len() > self.max_sections {
@@ -131,6 +155,7 @@ impl Sections {
             Err(Error::UnknownSlot { .. }) => return Err(mismatch(&html, &fragment.sections)),
             other => other?,
         };
+        let afters = self.reveal_targets(&fragment.sections, first_key)?;
         let mut data_ids = HashSet::with_capacity(fragment.data.len());
         for (id, json) in fragment.data {
             wire::validate_id(&id)?;
@@ -149,8 +174,11 @@ impl Sections {
         let ready = fragment
             .sections
             .into_iter()
-            .map(|section| {
+            .zip(afters)
+            .map(|(section, after)| {
                 let meta = Meta {
+                    parent,
+                    after,
                     loading: Bytes::from(section.loading?),
                     error: match section.error {
                         // A fixed template that does not render fails the page now.
@@ -177,6 +205,53 @@ impl Sections {
             self.start(meta, content, timeout);
         }
         Ok(parts)
+    }
+
+    /// The key of the section each of `sections` (keys from `first_key`)
+    /// comes after: a section already adopted or one of them, with no cycle.
+    fn reveal_targets(
+        &self,
+        sections: &[crate::section::Section],
+        first_key: usize,
+    ) -> Result<Vec<Option<usize>>, Error> {
+        let afters = sections
+            .iter()
+            .map(|section| {
+                let Some(target) = &section.after else {
+                    return Ok(None);
+                };
+                let sibling = sections.iter().position(|other| &other.id == target);
+                sibling
+                    .map(|offset| first_key + offset)
+                    .or_else(|| self.meta.iter().position(|meta| &meta.id == target))
+                    .map(Some)
+                    .ok_or_else(|| Error::UnknownRevealTarget {
+                        section: section.id.clone(),
+                        after: target.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        // Earlier sections' targets are acyclic already; only siblings can
+        // close a cycle. Each chain is followed at most `len` steps.
+        for start in 0..sections.len() {
+            let mut at = start;
+            for _ in 0..=sections.len() {
+                match afters[at] {
+                    Some(target) if target >= first_key => at = target - first_key,
+                    _ => break,
+                }
+                if at == start {
+                    let mut cycle = vec![format!("\"{}\"", sections[start].id)];
+                    let mut next = afters[start].map(|target| target - first_key);
+                    while let Some(i) = next.filter(|i| *i != start) {
+                        cycle.push(format!("\"{}\"", sections[i].id));
+                        next = afters[i].map(|target| target - first_key);
+                    }
+                    return Err(Error::RevealCycle(cycle.join(", ")));
+                }
+            }
+        }
+        Ok(afters)
     }
 
     fn start(
@@ -209,8 +284,18 @@ impl Sections {
     /// which every unresolved section resolves at once to its error markup.
     /// `None` once every section has resolved.
     pub(super) async fn next(&mut self) -> Option<(usize, Resolved)> {
-        if !self.expired {
-            match tokio::time::timeout_at(self.deadline, self.pending.next()).await {
+        while !self.expired {
+            // The page's deadline, or a shutdown's if that is sooner.
+            let ends_by = (*self.shutdown.borrow_and_update())
+                .map_or(self.deadline, |ends_by| ends_by.min(self.deadline));
+            let shutdown = &mut self.shutdown;
+            let next = tokio::time::timeout_at(ends_by, self.pending.next());
+            let outcome = tokio::select! {
+                outcome = next => outcome,
+                // A shutdown began: wait again, for the sooner deadline.
+                Ok(()) = shutdown.changed() => continue,
+            };
+            match outcome {
                 Ok(Some((key, outcome))) => {
                     self.unresolved.remove(&key);
                     return Some((key, self.resolve(key, outcome)));
@@ -220,7 +305,7 @@ impl Sections {
                     tracing::warn!(
                         parent: &self.span,
                         pending = self.unresolved.len(),
-                        "page deadline passed; pending sections show their error markup"
+                        "page deadline or shutdown passed; pending sections show their error markup"
                     );
                     self.expired = true;
                     self.pending = FuturesUnordered::new();
@@ -238,7 +323,7 @@ impl Sections {
         let (resolved, bytes) = match outcome {
             Outcome::Ready(Ok(fragment)) => {
                 let bytes = fragment.html.as_ref().map_or(0, String::len);
-                match self.adopt(fragment) {
+                match self.adopt(fragment, Some(key)) {
                     Ok(parts) => (Resolved::Content(parts), bytes),
                     Err(err) => {
                         self.log_failure(key, &span, &err, "section content could not be rendered");

@@ -170,6 +170,24 @@ async fn out_of_order_sends_the_runtime_once_and_holds_body_end_back() {
     assert!(rest.ends_with("</body></html>"));
 }
 
+/// The chunks of an out-of-order page whose one section `id` resolves, to
+/// `ready`, only after the shell was read.
+async fn shell_then_late(id: &str, shell: impl Template) -> Vec<String> {
+    let (tx, rx) = oneshot::channel::<String>();
+    let page =
+        Page::new(shell).section(Section::new(
+            id,
+            text("…"),
+            async move { rx.await.map(text) },
+        ));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let first = next_text(&mut body).await;
+    tx.send("ready".into()).unwrap();
+    let mut chunks = vec![first];
+    chunks.extend(collect_all(body).await);
+    chunks
+}
+
 #[derive(Template)]
 #[template(
     source = "<HTML><Body><p>a &lt; b</p>{{ s }}</BODY >\n<!-- <b> -->\n</HTML>",
@@ -181,11 +199,7 @@ struct ShoutingShell {
 
 #[tokio::test]
 async fn late_sections_go_before_a_closing_body_tag_in_any_case() {
-    let page =
-        Page::new(ShoutingShell { s: slot("s0") }).section(Section::new("s0", text("…"), async {
-            Ok::<_, BoxError>(text("ready"))
-        }));
-    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    let chunks = shell_then_late("s0", ShoutingShell { s: slot("s0") }).await;
     assert!(!chunks[0].contains("BODY"), "{chunks:?}");
     assert!(chunks[1].contains("<template for=\"s0\">ready</template>"));
     assert_eq!(chunks.last().unwrap(), "</BODY >\n<!-- <b> -->\n</HTML>");
@@ -452,11 +466,12 @@ async fn dropping_the_stream_drops_pending_section_futures() {
 #[tokio::test]
 async fn the_nonce_goes_on_every_script() {
     let (page, senders) = channel_page(2);
-    let body = render(page.nonce("r4nd0m=="), Mode::OutOfOrder).unwrap();
+    let mut body = render(page.nonce("r4nd0m=="), Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
     for tx in senders {
         tx.send("x".into()).unwrap();
     }
-    let html = collect_all(body).await.concat();
+    let html = shell + &collect_all(body).await.concat();
     assert_eq!(html.matches("<script").count(), 3);
     assert_eq!(html.matches("<script nonce=\"r4nd0m==\">").count(), 3);
 }
@@ -822,57 +837,6 @@ async fn a_page_over_its_section_limit_fails_before_any_byte_and_nested_excess_f
     );
 }
 
-/// A writer that keeps what a `fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let hanging = std::future::pending::<Result<Text, BoxError>>();
-    let page = Page::new(Shell {
-        slots: vec![slot("s0"), slot("late")],
-    })
-    .section(timed_page(&[40]).shell.sections.remove(0))
-    .section(Section::new("late", text(""), hanging).timeout(Duration::from_millis(90)));
-    collect_all(render(page, Mode::InOrder).unwrap()).await;
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line = |id: &str| {
-        logs.lines()
-            .find(|line| {
-                line.contains(&format!("section{{id={id} ")) && line.contains("section resolved")
-            })
-            .unwrap_or_else(|| panic!("no resolved line for {id} in\n{logs}"))
-            .to_owned()
-    };
-    let ok = line("s0");
-    assert!(ok.contains("page{mode=\"in-order\"}"), "{ok}");
-    assert!(ok.contains("wait_ms=40.0 bytes=7 outcome=\"ok\""), "{ok}");
-    let late = line("late");
-    assert!(
-        late.contains("wait_ms=90.0") && late.contains("outcome=\"timeout\""),
-        "{late}"
-    );
-    assert!(logs.contains("section timed out"));
-}
-
 /// A section whose error markup says how it failed and what it may show.
 fn telling(
     id: &str,
@@ -993,4 +957,389 @@ fn a_slot_typo_names_the_slot_and_the_unplaced_section() {
         err.to_string().contains("did you mean \"stocks\"?"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn sections_ready_at_shell_time_are_written_in_place() {
+    let ready = |i: usize| async move { Ok::<_, BoxError>(text(format!("ready {i}"))) };
+    let page = shell(2)
+        .section(Section::new("s0", text("loading 0"), ready(0)))
+        .section(Section::new("s1", text("loading 1"), ready(1)));
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert_eq!(chunks.len(), 1, "one chunk: {chunks:?}");
+    assert_eq!(
+        chunks[0],
+        "<html><body><div><pp-slot id=\"s0\">ready 0</pp-slot></div>\
+         <div><pp-slot id=\"s1\">ready 1</pp-slot></div></body></html>"
+    );
+    assert!(!chunks[0].contains("<script") && !chunks[0].contains("<template"));
+}
+
+#[tokio::test]
+async fn ready_and_pending_sections_mix_in_the_shell() {
+    let (tx, rx) = oneshot::channel::<String>();
+    let page = shell(2)
+        .section(Section::new("s0", text("loading 0"), async {
+            Ok::<_, BoxError>(text("ready 0"))
+        }))
+        .section(Section::new("s1", text("loading 1"), async move {
+            rx.await.map(text)
+        }));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(
+        shell.contains("<pp-slot id=\"s0\">ready 0</pp-slot>"),
+        "{shell}"
+    );
+    assert!(shell.contains("<?start name=\"s1\"><p>") || shell.contains("loading 1"));
+    assert!(!shell.contains("loading 0"));
+    assert!(is_pending(&mut body));
+    tx.send("ready 1".into()).unwrap();
+    let rest = collect_all(body).await.concat();
+    assert!(
+        rest.contains("<template for=\"s1\">ready 1</template>"),
+        "{rest}"
+    );
+    assert!(!rest.contains("s0"));
+}
+
+#[tokio::test]
+async fn nested_sections_ready_at_shell_time_are_in_place_too() {
+    let page = shell(1).section(Section::new("s0", text("loading"), async {
+        let inner = Section::new("inner", text("loading inner"), async {
+            Ok::<_, BoxError>(text("inner ready"))
+        });
+        Ok::<_, BoxError>(
+            Fragment::new(Shell {
+                slots: vec![slot("inner")],
+            })
+            .section(inner),
+        )
+    }));
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert!(
+        chunks[0].contains(
+            "<pp-slot id=\"s0\"><html><body><div><pp-slot id=\"inner\">inner ready</pp-slot>"
+        ),
+        "{chunks:?}"
+    );
+    assert!(!chunks[0].contains("loading"));
+}
+
+#[tokio::test]
+async fn every_mode_ends_in_the_same_dom_with_sections_in_place() {
+    let page = |(tx, rx): (oneshot::Sender<String>, oneshot::Receiver<String>)| {
+        let page = shell(3)
+            .section(Section::new("s0", text("loading 0"), async {
+                Ok::<_, BoxError>(text("ready 0"))
+            }))
+            .section(Section::new("s1", text("loading 1"), async move {
+                rx.await.map(text)
+            }))
+            .section(Section::new("s2", text("loading 2"), async {
+                Err::<Text, _>(std::io::Error::other("down"))
+            }));
+        (page, tx)
+    };
+    let mut doms = Vec::new();
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        let (page, tx) = page(oneshot::channel());
+        let mut body = render(page, mode).unwrap();
+        let first = if mode == Mode::Buffered {
+            String::new()
+        } else {
+            next_text(&mut body).await
+        };
+        tx.send("ready 1".into()).unwrap();
+        let html = first + &collect_all(body).await.concat();
+        doms.push(apply_late_chunks(&html));
+    }
+    assert_eq!(doms[0], doms[1]);
+    assert_eq!(doms[1], doms[2]);
+    assert!(doms[0].contains(&format!(
+        "<pp-slot id=\"s2\">{}</pp-slot>",
+        wire::DEFAULT_ERROR
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shell_budget_writes_what_resolves_in_time_in_place() {
+    let start = tokio::time::Instant::now();
+    let page = timed_page(&[20, 300]).shell_budget(Duration::from_millis(100));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(100),
+        "the shell waits the budget"
+    );
+    assert!(
+        shell.contains("<pp-slot id=\"s0\">ready 0</pp-slot>"),
+        "{shell}"
+    );
+    assert!(shell.contains("loading 1"), "{shell}");
+    let late = next_text(&mut body).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert!(
+        late.contains("<template for=\"s1\">ready 1</template>"),
+        "{late}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shell_budget_ends_when_every_section_resolved() {
+    let start = tokio::time::Instant::now();
+    let page = timed_page(&[20, 40]).shell_budget(Duration::from_millis(100));
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(40),
+        "not the whole budget"
+    );
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert!(!chunks[0].contains("loading"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_section_failing_or_timing_out_within_the_budget_shows_its_error_in_place() {
+    let start = tokio::time::Instant::now();
+    let page = shell(2)
+        .section(
+            Section::new(
+                "s0",
+                text("loading 0"),
+                std::future::pending::<Result<Text, BoxError>>(),
+            )
+            .timeout(Duration::from_millis(30)),
+        )
+        .section(Section::new("s1", text("loading 1"), async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Err::<Text, _>(std::io::Error::other("down"))
+        }))
+        .shell_budget(Duration::from_millis(100));
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert!(chunks[0].contains(&format!(
+        "<pp-slot id=\"s0\">{}</pp-slot>",
+        wire::DEFAULT_TIMEOUT
+    )));
+    assert!(chunks[0].contains(&format!(
+        "<pp-slot id=\"s1\">{}</pp-slot>",
+        wire::DEFAULT_ERROR
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_order_holds_its_first_chunk_for_the_budget_too() {
+    let start = tokio::time::Instant::now();
+    let page = timed_page(&[50, 300]).shell_budget(Duration::from_millis(100));
+    let mut body = render(page, Mode::InOrder).unwrap();
+    let first = next_text(&mut body).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+    assert!(
+        first.contains("<pp-slot id=\"s0\">ready 0</pp-slot>"),
+        "{first}"
+    );
+    assert!(
+        !first.contains("s1"),
+        "in order stops before the pending section: {first}"
+    );
+}
+
+#[derive(Template)]
+#[template(
+    source = "<html><body><!-- </body> -->{{ s }}</body>\n<!-- was </body> -->\n</html>",
+    ext = "html"
+)]
+struct CommentedBodyEndShell {
+    s: Slot,
+}
+
+#[tokio::test]
+async fn a_closing_body_tag_in_a_comment_does_not_take_the_late_sections() {
+    let chunks = shell_then_late("s0", CommentedBodyEndShell { s: slot("s0") }).await;
+    assert_eq!(
+        chunks.last().unwrap(),
+        "</body>\n<!-- was </body> -->\n</html>",
+        "the tail starts at the real closing tag: {chunks:?}"
+    );
+    let html = chunks.concat();
+    assert_eq!(
+        apply_late_chunks(&html),
+        "<html><body><!-- </body> --><pp-slot id=\"s0\">ready</pp-slot></body>\n<!-- was </body> -->\n</html>",
+        "the late section lands in the body, not in a comment"
+    );
+}
+
+/// A page of three channel-driven sections where s2 shows after s0 and s1
+/// after s2.
+fn chained_page() -> (Page, Vec<oneshot::Sender<String>>) {
+    let mut senders = Vec::new();
+    let mut page = shell(3);
+    for (i, after) in [(0, None), (1, Some("s2")), (2, Some("s0"))] {
+        let (tx, rx) = oneshot::channel::<String>();
+        senders.push(tx);
+        let mut section = Section::new(format!("s{i}"), text(format!("loading {i}")), async move {
+            rx.await.map(text)
+        });
+        if let Some(after) = after {
+            section = section.after(after);
+        }
+        page = page.section(section);
+    }
+    (page, senders)
+}
+
+/// Every chunk available now, without waiting.
+fn drain(body: &mut Body, chunks: &mut Vec<String>) {
+    while let Some(Some(chunk)) = body.next().now_or_never() {
+        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+    }
+}
+
+/// The index of the first chunk in which section `i`'s content appears.
+fn chunk_of(chunks: &[String], i: usize) -> usize {
+    chunks
+        .iter()
+        .position(|chunk| chunk.contains(&format!("ready {i}")))
+        .unwrap_or_else(|| panic!("ready {i} in {chunks:?}"))
+}
+
+#[tokio::test]
+async fn reveal_order_holds_in_every_mode_and_resolve_order() {
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        let mut doms = Vec::new();
+        for order in orders {
+            let (page, mut senders) = chained_page();
+            let mut body = render(page, mode).unwrap();
+            let mut chunks = Vec::new();
+            drain(&mut body, &mut chunks);
+            let mut senders: Vec<_> = senders.drain(..).map(Some).collect();
+            for i in order {
+                senders[i]
+                    .take()
+                    .unwrap()
+                    .send(format!("ready {i}"))
+                    .unwrap();
+                drain(&mut body, &mut chunks);
+            }
+            chunks.extend(collect_all(body).await);
+            let (s0, s1, s2) = (
+                chunk_of(&chunks, 0),
+                chunk_of(&chunks, 1),
+                chunk_of(&chunks, 2),
+            );
+            assert!(s0 <= s2 && s2 <= s1, "{mode:?} {order:?}: {chunks:?}");
+            let html = chunks.concat();
+            if mode == Mode::OutOfOrder {
+                let at = |i: usize| html.find(&format!("<template for=\"s{i}\">")).unwrap();
+                assert!(at(0) < at(2) && at(2) < at(1), "{order:?}: {html}");
+            }
+            doms.push(apply_late_chunks(&html));
+        }
+        assert!(
+            doms.windows(2).all(|pair| pair[0] == pair[1]),
+            "{mode:?}: same DOM"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_section_ready_before_the_one_it_follows_is_not_written_in_place() {
+    let (tx, rx) = oneshot::channel::<String>();
+    let page = shell(2)
+        .section(Section::new("s0", text("loading 0"), async move {
+            rx.await.map(text)
+        }))
+        .section(
+            Section::new("s1", text("loading 1"), async {
+                Ok::<_, BoxError>(text("ready 1"))
+            })
+            .after("s0"),
+        );
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(
+        shell.contains("loading 1") && !shell.contains("ready 1"),
+        "{shell}"
+    );
+    assert!(is_pending(&mut body), "s1 is held while s0 is pending");
+    tx.send("ready 0".into()).unwrap();
+    let next = next_text(&mut body).await;
+    let (s0, s1) = (
+        next.find("for=\"s0\"").unwrap(),
+        next.find("for=\"s1\"").unwrap(),
+    );
+    assert!(s0 < s1, "one chunk, s0 first: {next}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_followed_section_that_times_out_still_releases_its_follower() {
+    let start = tokio::time::Instant::now();
+    let page = shell(2)
+        .section(
+            Section::new(
+                "s0",
+                text("loading 0"),
+                std::future::pending::<Result<Text, BoxError>>(),
+            )
+            .timeout(Duration::from_millis(200)),
+        )
+        .section(
+            Section::new("s1", text("loading 1"), async {
+                Ok::<_, BoxError>(text("ready 1"))
+            })
+            .after("s0"),
+        );
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    next_text(&mut body).await;
+    let next = next_text(&mut body).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    assert!(
+        next.contains(wire::DEFAULT_TIMEOUT) && next.contains("ready 1"),
+        "{next}"
+    );
+}
+
+#[test]
+fn an_unknown_reveal_target_or_a_cycle_fails_before_any_byte() {
+    let section = |id: &str| Section::new(id, text(""), async { Ok::<_, BoxError>(text("")) });
+    let unknown = shell(1).section(section("s0").after("price"));
+    let err = render(unknown, Mode::OutOfOrder).err().expect("an error");
+    assert!(
+        matches!(&err, Error::UnknownRevealTarget { section, after } if section == "s0" && after == "price"),
+        "{err:?}"
+    );
+    let cycle = shell(2)
+        .section(section("s0").after("s1"))
+        .section(section("s1").after("s0"));
+    let err = render(cycle, Mode::InOrder).err().expect("an error");
+    assert!(
+        matches!(&err, Error::RevealCycle(ids) if ids.contains("s0") && ids.contains("s1")),
+        "{err:?}"
+    );
+    let itself = shell(1).section(section("s0").after("s0"));
+    assert!(matches!(
+        render(itself, Mode::Buffered).err(),
+        Some(Error::RevealCycle(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_deadline_too_far_for_the_clock_is_no_deadline() {
+    let page = timed_page(&[0]).deadline(Duration::MAX);
+    let html = collect_all(render(page, Mode::OutOfOrder).unwrap())
+        .await
+        .concat();
+    assert!(html.contains("ready 0"), "{html}");
 }

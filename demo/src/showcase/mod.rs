@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::query::{QueryError, params, parse_mode};
 use crate::server::{State, text_error};
-use pagepipe::{Nonce, Page};
+use pagepipe::{Nonce, Page, Preload};
 
 mod sections;
 mod store;
@@ -105,6 +105,8 @@ pub(crate) async fn stream_html(
         .into_iter()
         .fold(Page::new(Shell { product }), Page::section)
         .nonce(nonce)
+        // Fetched before the shell is parsed (a CDN can send 103 Early Hints).
+        .preload(Preload::style("/assets/showcase/showcase.css"))
         .deadline(DEADLINE);
     if let Some(mode) = query.mode {
         page = page.mode(mode);

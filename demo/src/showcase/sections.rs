@@ -61,7 +61,9 @@ pub(super) fn all(store: &Store, product: &Product) -> Vec<Section> {
             3,
             shipping(store.clone(), id.clone()),
         ),
-        section("reviews", "reviews", 8, reviews(store.clone(), id.clone())),
+        // Reviews never appear above a price that is still loading
+        // (`?slow=pricing` shows it): held until the price is out.
+        section("reviews", "reviews", 8, reviews(store.clone(), id.clone())).after("pricing"),
         section(
             "questions",
             "questions",

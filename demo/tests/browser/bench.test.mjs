@@ -117,3 +117,43 @@ describe('/bench with JavaScript disabled', () => {
     await page.close();
   });
 });
+
+describe('sections in place and the shell budget', () => {
+  /** The text of every slot once the page has loaded, with no leftovers. */
+  async function finalSlots(query) {
+    const page = await h.browser.newPage();
+    const errors = watchErrors(page);
+    const bench = new BenchPage(page, h.server.url);
+    const response = await bench.open(query);
+    assert.equal(response.status(), 200);
+    const slots = await page.evaluate(() =>
+      [...document.querySelectorAll('pp-slot')].map((slot) => [slot.id, slot.textContent.trim()]),
+    );
+    assert.deepEqual(await bench.leftovers(), { templates: 0, calls: 0, loadingText: false });
+    assert.deepEqual(errors, []);
+    await page.close();
+    return slots;
+  }
+
+  test('ready, budgeted and streamed sections end in the same DOM in every mode', async () => {
+    const base = 'delays=0,40,300&bytes=64&wait=100';
+    const outOfOrder = await finalSlots(`${base}&mode=out-of-order`);
+    assert.equal(outOfOrder.length, 3);
+    for (const [id, text] of outOfOrder) assert.ok(text.startsWith(`section ${id.slice(1)} ready`), `${id}: ${text}`);
+    assert.deepEqual(await finalSlots(`${base}&mode=in-order`), outOfOrder);
+    assert.deepEqual(await finalSlots(`${base}&mode=buffered`), outOfOrder);
+    assert.deepEqual(await finalSlots('delays=0,40,300&bytes=64'), outOfOrder, 'without a budget too');
+  });
+
+  test('a page whose sections are all ready paints with no script at all', async () => {
+    const page = await h.browser.newPage();
+    const bench = new BenchPage(page, h.server.url);
+    await bench.open('delays=0,0,0&bytes=64');
+    const scripts = await page.evaluate(() => document.querySelectorAll('script').length);
+    assert.equal(scripts, 0);
+    const texts = await page.evaluate(() => [...document.querySelectorAll('pp-slot')].map((s) => s.textContent));
+    assert.equal(texts.length, 3);
+    texts.forEach((text, i) => assert.ok(text.includes(`section ${i} ready`), text));
+    await page.close();
+  });
+});

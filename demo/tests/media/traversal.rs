@@ -76,3 +76,26 @@ async fn a_symlink_out_of_the_root_is_404_and_one_inside_is_served() {
     assert_eq!(alias.status, 200);
     assert_eq!(alias.text(), "inside");
 }
+
+#[tokio::test]
+async fn a_file_name_followed_by_a_slash_or_a_dot_segment_is_404() {
+    let server = Server::start();
+    let mut client = Client::connect(server.addr).await;
+    for target in [
+        "/assets/site.css/",
+        "/assets/site.css/.",
+        "/assets/site.css/%2e",
+        "/assets/site.css%2f",
+    ] {
+        let response = client.request("GET", target, "").await;
+        assert_eq!(response.status, 404, "{target}");
+        assert_eq!(response.text(), "not found\n", "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+    let css = client.request("GET", "/assets/site.css", "").await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+}

@@ -18,6 +18,7 @@ mod conditional;
 mod mount;
 mod precompressed;
 mod ranges;
+mod symlinks;
 
 /// Length of the fixture file `data.bin`.
 const LEN: usize = 1000;
@@ -202,6 +203,37 @@ async fn missing_files_folders_and_hidden_names_are_404() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.body, "not found\n", "{path}");
     }
+}
+
+#[actix_web::test]
+async fn a_file_name_followed_by_a_slash_or_a_dot_segment_is_404() {
+    let dir = fixture();
+    for path in [
+        "/f/data.bin/",
+        "/f/data.bin/.",
+        "/f/data.bin/./",
+        "/f/data.bin/%2e",
+        "/f/data.bin%2f",
+        "/f/data.bin%2f.",
+        "/f/data.bin//",
+        "/f/sub/../data.bin/",
+    ] {
+        let reply = send(dir.path(), get(path)).await;
+        let expected = if path.contains("..") {
+            (
+                StatusCode::BAD_REQUEST,
+                "bad request: the path contains `..`\n",
+            )
+        } else {
+            (StatusCode::NOT_FOUND, "not found\n")
+        };
+        let body = String::from_utf8_lossy(&reply.body);
+        assert_eq!((reply.status, &*body), expected, "{path}");
+    }
+    // The same file without the trailing slash or dot is served.
+    let reply = send(dir.path(), get("/f/./data.bin")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, bytes(0, LEN - 1));
 }
 
 #[actix_web::test]

@@ -334,11 +334,12 @@ async fn files_under_256_bytes_are_sent_as_they_are_but_still_vary_on_accept_enc
 }
 
 #[actix_web::test]
-async fn a_sibling_that_is_not_a_plain_file_is_passed_over_without_being_opened() {
+async fn a_sibling_that_is_not_a_plain_file_is_passed_over_without_waiting() {
     let dir = fixture();
     let original = html(6000);
     write(dir.path(), "list.html", &original);
-    // Opening a FIFO for reading waits for a writer: it must not be opened.
+    // Opening a FIFO for reading waits for a writer, unless it is opened
+    // without blocking (then found not to be a plain file).
     let fifo = dir.path().join("list.html.br");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)

@@ -171,3 +171,93 @@ async fn if_range_decides_between_206_and_200() {
         assert_eq!(reply.body, expected, "If-Range: {if_range}");
     }
 }
+
+#[actix_web::test]
+async fn overlapping_and_adjacent_ranges_are_coalesced_into_one_part() {
+    let dir = fixture();
+    let table = [
+        ("bytes=0-,0-", "bytes 0-999/1000", bytes(0, 999)),
+        ("bytes=0-1,0-1", "bytes 0-1/1000", bytes(0, 1)),
+        ("bytes=0-1,2-3", "bytes 0-3/1000", bytes(0, 3)),
+        ("bytes=500-599,0-499", "bytes 0-599/1000", bytes(0, 599)),
+        ("bytes=-10,980-", "bytes 980-999/1000", bytes(980, 999)),
+        ("bytes=10-20,0-5,6-9", "bytes 0-20/1000", bytes(0, 20)),
+    ];
+    for (range, content_range, body) in table {
+        let reply = send(
+            dir.path(),
+            get("/f/data.bin").insert_header((header::RANGE, range)),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            reply.header(header::CONTENT_RANGE),
+            Some(content_range),
+            "{range}"
+        );
+        assert_eq!(
+            reply.header(header::CONTENT_TYPE),
+            Some("application/octet-stream"),
+            "{range}"
+        );
+        assert_eq!(reply.body, body, "{range}");
+        assert_eq!(reply.length, BodySize::Sized(body.len() as u64), "{range}");
+    }
+}
+
+#[actix_web::test]
+async fn an_if_range_date_is_weak_for_a_file_modified_less_than_a_second_ago() {
+    let dir = fixture();
+    let now = std::time::SystemTime::now();
+    let table = [
+        // Rewritten within this second: a second version could share its date.
+        (now, StatusCode::OK),
+        // A clock that ran backwards: no better than one modified just now.
+        (now + Duration::from_secs(60), StatusCode::OK),
+        // Modified two seconds before the response: the date is strong.
+        (now - Duration::from_secs(2), StatusCode::PARTIAL_CONTENT),
+    ];
+    for (modified, status) in table {
+        let path = dir.path().join("fresh.bin");
+        std::fs::write(&path, bytes(0, LEN - 1)).expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(modified))
+            .expect("set mtime");
+        let last_modified = send(dir.path(), get("/f/fresh.bin"))
+            .await
+            .header(header::LAST_MODIFIED)
+            .expect("last-modified")
+            .to_owned();
+        let req = get("/f/fresh.bin")
+            .insert_header((header::RANGE, "bytes=0-1"))
+            .insert_header((header::IF_RANGE, last_modified.as_str()));
+        let reply = send(dir.path(), req).await;
+        assert_eq!(reply.status, status, "If-Range: {last_modified}");
+        let expected = if status == StatusCode::OK {
+            bytes(0, LEN - 1)
+        } else {
+            bytes(0, 1)
+        };
+        assert_eq!(reply.body, expected, "If-Range: {last_modified}");
+        assert_eq!(reply.header(header::LAST_MODIFIED), Some(&*last_modified));
+    }
+}
+
+#[actix_web::test]
+async fn an_if_range_etag_of_a_file_modified_just_now_still_gets_the_range() {
+    let dir = fixture();
+    std::fs::write(dir.path().join("fresh.bin"), bytes(0, LEN - 1)).expect("write");
+    let etag = send(dir.path(), get("/f/fresh.bin"))
+        .await
+        .header(header::ETAG)
+        .expect("etag")
+        .to_owned();
+    let req = get("/f/fresh.bin")
+        .insert_header((header::RANGE, "bytes=0-1"))
+        .insert_header((header::IF_RANGE, etag.as_str()));
+    let reply = send(dir.path(), req).await;
+    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(reply.body, bytes(0, 1));
+}

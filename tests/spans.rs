@@ -1,0 +1,98 @@
+//! The tracing spans of a page, in a test binary of their own: tracing's
+//! level and interest caches are global, so a subscriber in a test that
+//! shares its process with other tests' threads may miss debug events.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use askama::Template;
+use futures_util::StreamExt as _;
+use pagepipe::{BoxError, Mode, Page, Section, Slot, render, slot};
+
+#[derive(Template)]
+#[template(
+    source = "<html><body>{% for s in slots %}<div>{{ s }}</div>{% endfor %}</body></html>",
+    ext = "html"
+)]
+struct Shell {
+    slots: Vec<Slot>,
+}
+
+#[derive(Template)]
+#[template(source = "{{ text }}", ext = "html")]
+struct Text {
+    text: String,
+}
+
+/// A writer that keeps what a `fmt` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let on_time = Section::new("s0", Text { text: "…".into() }, async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        Ok::<_, BoxError>(Text {
+            text: "ready 0".into(),
+        })
+    });
+    let hanging = std::future::pending::<Result<Text, BoxError>>();
+    let page = Page::new(Shell {
+        slots: vec![slot("s0"), slot("late")],
+    })
+    .section(on_time)
+    .section(
+        Section::new(
+            "late",
+            Text {
+                text: String::new(),
+            },
+            hanging,
+        )
+        .timeout(Duration::from_millis(90)),
+    );
+    let body = render(page, Mode::InOrder).unwrap();
+    let _: Vec<_> = body.collect().await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |id: &str| {
+        logs.lines()
+            .find(|line| {
+                line.contains(&format!("section{{id={id} ")) && line.contains("section resolved")
+            })
+            .unwrap_or_else(|| panic!("no resolved line for {id} in\n{logs}"))
+            .to_owned()
+    };
+    let ok = line("s0");
+    assert!(ok.contains("page{mode=\"in-order\"}"), "{ok}");
+    assert!(ok.contains("wait_ms=40.0 bytes=7 outcome=\"ok\""), "{ok}");
+    let late = line("late");
+    assert!(
+        late.contains("wait_ms=90.0") && late.contains("outcome=\"timeout\""),
+        "{late}"
+    );
+    assert!(logs.contains("section timed out"));
+}
