@@ -286,7 +286,7 @@ async fn wait_ends_as_soon_as_every_section_resolved() {
 }
 
 #[tokio::test]
-async fn a_page_whose_filler_passes_8_mib_in_all_is_refused_naming_bytes_and_the_limit() {
+async fn a_buffered_page_whose_filler_passes_8_mib_in_all_is_refused_naming_bytes_and_the_limit() {
     let server = Server::start();
     let zeros = |n: usize| vec!["0"; n].join(",");
     let pinned = format!("/bench?delays={}&bytes=1048576&mode=buffered", zeros(64));
@@ -302,6 +302,17 @@ async fn a_page_whose_filler_passes_8_mib_in_all_is_refused_naming_bytes_and_the
         text.contains("`bytes`") && text.contains("8388608") && text.contains("at most 131072"),
         "{text}"
     );
+    // Streamed, the same page holds a chunk at a time: the contract's
+    // ranges stand.
+    let mut client = Client::connect(server.addr).await;
+    let streamed = client
+        .request(
+            "HEAD",
+            &format!("/bench?delays={}&bytes=1048576", zeros(64)),
+            "",
+        )
+        .await;
+    assert_eq!(streamed.status, 200);
     // Exactly 8 MiB in all is allowed.
     let mut client = Client::connect(server.addr).await;
     let at_limit = client
