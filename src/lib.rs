@@ -56,6 +56,8 @@
 //!   [`Files`] mounts a folder with it.
 //! - `proxy` (feature `upstream`): `Upstream`, an upstream URL relayed as a
 //!   [`Streamed`].
+//! - `server`: [`configure_server`], the `HttpServer` settings streaming
+//!   needs; `shutdown`: [`begin_shutdown`], open pages end complete.
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`guide`]: adding a section to a page, step by step.
 
