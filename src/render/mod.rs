@@ -109,7 +109,11 @@ async fn ready_by(sections: &mut Sections, budget: Duration) -> Ready {
         return ready;
     }
     let end = Instant::now() + budget;
-    while let Ok(Some((key, resolved))) = tokio::time::timeout_at(end, sections.next()).await {
+    // Boxed: a page waiting for its sections later keeps the generator's
+    // state, and this wait's timers need not be part of it.
+    while let Ok(Some((key, resolved))) =
+        Box::pin(tokio::time::timeout_at(end, sections.next())).await
+    {
         ready.insert(key, resolved);
     }
     ready
