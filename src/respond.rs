@@ -1,34 +1,39 @@
 //! The one place a [`Page`] becomes an HTTP response: the mode for the
 //! request, the rendered body, and the [`Streamed`] responder around it.
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
 
 use crate::error::Error;
 use crate::mode::Mode;
-use crate::page::Page;
+use crate::page::{Page, Preload};
 use crate::render::{Body, collect, render};
 use crate::streamed::Streamed;
 
-/// A page rendered for one request: its mode, body, status and headers.
+/// A page rendered for one request: its mode, body, and the head of its
+/// response.
 struct Rendered {
     mode: Mode,
     body: Body,
-    status: actix_web::http::StatusCode,
+    head: Head,
+}
+
+/// The status and headers a page asked for.
+struct Head {
+    status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// `streamed` with the page's status and headers.
-fn around(
-    streamed: Streamed,
-    status: actix_web::http::StatusCode,
-    headers: Vec<(HeaderName, HeaderValue)>,
-) -> Streamed {
-    headers
-        .into_iter()
-        .fold(streamed.status(status), |streamed, (name, value)| {
-            streamed.header(name, value)
-        })
+impl Head {
+    /// `streamed` with this status and these headers.
+    fn on(self, streamed: Streamed) -> Streamed {
+        self.headers
+            .into_iter()
+            .fold(streamed.status(self.status), |streamed, (name, value)| {
+                streamed.header(name, value)
+            })
+    }
 }
 
 impl Page {
@@ -48,20 +53,14 @@ impl Page {
             Ok(Rendered {
                 mode: Mode::Buffered,
                 body,
-                status,
-                headers,
+                head,
             }) => {
                 let document = collect(body).await;
-                around(Streamed::html_complete(document), status, headers)
+                head.on(Streamed::html_complete(document))
                     .respond(req)
                     .await
             }
-            Ok(Rendered {
-                body,
-                status,
-                headers,
-                ..
-            }) => around(Streamed::html(body), status, headers).respond_to(req),
+            Ok(Rendered { body, head, .. }) => head.on(Streamed::html(body)).respond_to(req),
             Err(err) => err.error_response(),
         }
     }
@@ -72,31 +71,36 @@ impl Page {
             return Err(Error::InvalidHeader(header));
         }
         let mut headers = std::mem::take(&mut self.headers);
-        if !self.preloads.is_empty() {
-            let links = self
-                .preloads
-                .iter()
-                .map(|asset| {
-                    asset
-                        .link()
-                        .ok_or_else(|| Error::InvalidHeader(format!("preload {asset:?}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-                .join(", ");
-            let value = HeaderValue::from_str(&links)
-                .map_err(|_| Error::InvalidHeader(format!("Link: {links}")))?;
-            headers.insert(0, (actix_web::http::header::LINK, value));
+        if let Some(links) = preload_links(&self.preloads)? {
+            headers.insert(0, (header::LINK, links));
         }
-        let status = self.status;
+        let head = Head {
+            status: self.status,
+            headers,
+        };
         let mode = self.mode_for(req);
         let body = render(self, mode)?;
-        Ok(Rendered {
-            mode,
-            body,
-            status,
-            headers,
-        })
+        Ok(Rendered { mode, body, head })
     }
+}
+
+/// The `Link` header announcing `preloads`, if there are any.
+fn preload_links(preloads: &[Preload]) -> Result<Option<HeaderValue>, Error> {
+    if preloads.is_empty() {
+        return Ok(None);
+    }
+    let links = preloads
+        .iter()
+        .map(|asset| {
+            asset
+                .link()
+                .ok_or_else(|| Error::InvalidHeader(format!("preload {asset:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .join(", ");
+    HeaderValue::from_str(&links)
+        .map(Some)
+        .map_err(|_| Error::InvalidHeader(format!("Link: {links}")))
 }
 
 impl Responder for Page {
@@ -104,12 +108,7 @@ impl Responder for Page {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         match self.render_for(req) {
-            Ok(Rendered {
-                body,
-                status,
-                headers,
-                ..
-            }) => around(Streamed::html(body), status, headers).respond_to(req),
+            Ok(Rendered { body, head, .. }) => head.on(Streamed::html(body)).respond_to(req),
             Err(err) => err.error_response(),
         }
     }

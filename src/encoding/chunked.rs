@@ -61,32 +61,48 @@ impl Encoder {
     }
 
     /// `input` compressed so that everything so far decodes.
+    #[cfg(test)]
     pub(crate) fn chunk(&mut self, input: &[u8]) -> io::Result<Bytes> {
         let mut out = Vec::new();
+        self.chunk_into(input, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Appends `input` to `out`, compressed so that everything so far
+    /// decodes.
+    pub(crate) fn chunk_into(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         match self.coding {
-            Coding::Zstd => pool::zstd_frame(input, &mut out)?,
+            Coding::Zstd => pool::zstd_frame(input, out)?,
             Coding::Gzip => {
                 if !self.started {
                     out.extend_from_slice(&pool::GZIP_HEADER);
                 }
-                pool::deflate_piece(&self.recent, input, &mut out)?;
+                pool::deflate_piece(&self.recent, input, out)?;
                 self.crc.update(input);
                 self.len = self.len.wrapping_add(input.len() as u32);
             }
-            Coding::Brotli => pool::brotli_piece(!self.started, input, &mut out)?,
+            Coding::Brotli => pool::brotli_piece(!self.started, input, out)?,
             Coding::Identity => out.extend_from_slice(input),
         }
         self.started = true;
         self.remember(input);
-        Ok(Bytes::from(out))
+        Ok(())
     }
 
     /// The bytes that end the stream (for an empty stream, a whole empty
     /// one); empty when the stream needs no end.
-    pub(crate) fn finish(mut self) -> io::Result<Bytes> {
+    #[cfg(test)]
+    pub(crate) fn finish(self) -> io::Result<Bytes> {
         let mut out = Vec::new();
+        self.finish_into(&mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Appends the bytes that end the stream to `out` (for an empty stream,
+    /// a whole empty one); nothing when the stream needs no end.
+    pub(crate) fn finish_into(mut self, out: &mut Vec<u8>) -> io::Result<()> {
         match self.coding {
-            Coding::Zstd if !self.started => pool::zstd_frame(&[], &mut out)?,
+            Coding::Zstd if !self.started => pool::zstd_frame(&[], out)?,
             Coding::Zstd | Coding::Identity => {}
             Coding::Gzip => {
                 if !self.started {
@@ -99,12 +115,12 @@ impl Encoder {
             }
             Coding::Brotli => {
                 if !self.started {
-                    pool::brotli_piece(true, &[], &mut out)?;
+                    pool::brotli_piece(true, &[], out)?;
                 }
                 out.push(pool::BROTLI_END);
             }
         }
-        Ok(Bytes::from(out))
+        Ok(())
     }
 
     /// Keeps the last [`PRIMER`] bytes of input for gzip, in an allocation
@@ -150,32 +166,33 @@ pub(crate) fn encode(
                 }
             }
             let input = input.into_bytes();
-            let mut out = if input.is_empty() {
-                Bytes::new()
-            } else if input.len() > INLINE_LIMIT {
-                let (back, out) = tokio::task::spawn_blocking(move || {
-                    let out = encoder.chunk(&input);
-                    (encoder, out)
+            let mut out = Vec::new();
+            if input.len() > INLINE_LIMIT {
+                let (back, piece) = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    let done = encoder.chunk_into(&input, &mut out);
+                    (encoder, done.map(|()| out))
                 })
                 .await
                 .map_err(io::Error::other)?;
                 encoder = back;
-                out?
-            } else {
-                encoder.chunk(&input)?
-            };
+                out = piece?;
+            } else if !input.is_empty() {
+                encoder.chunk_into(&input, &mut out)?;
+            }
             if ended {
-                let end = std::mem::replace(&mut encoder, Encoder::new(coding)).finish()?;
-                out = Bytes::from([out, end].concat());
+                // The end goes out with the last piece, in the same write.
+                std::mem::replace(&mut encoder, Encoder::new(coding)).finish_into(&mut out)?;
             }
             if !out.is_empty() {
-                yield out;
+                yield Bytes::from(out);
             }
         }
         if !ended {
-            let end = encoder.finish()?;
+            let mut end = Vec::new();
+            encoder.finish_into(&mut end)?;
             if !end.is_empty() {
-                yield end;
+                yield Bytes::from(end);
             }
         }
     }
@@ -226,17 +243,12 @@ impl Ready {
 /// `bytes` compressed whole in `coding`.
 pub(crate) fn whole(bytes: &[u8], coding: Coding) -> io::Result<Bytes> {
     let mut encoder = Encoder::new(coding);
-    let body = if bytes.is_empty() {
-        Bytes::new()
-    } else {
-        encoder.chunk(bytes)?
-    };
-    let end = encoder.finish()?;
-    Ok(if end.is_empty() {
-        body
-    } else {
-        Bytes::from([body, end].concat())
-    })
+    let mut out = Vec::new();
+    if !bytes.is_empty() {
+        encoder.chunk_into(bytes, &mut out)?;
+    }
+    encoder.finish_into(&mut out)?;
+    Ok(Bytes::from(out))
 }
 
 #[cfg(test)]

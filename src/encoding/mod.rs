@@ -153,12 +153,16 @@ impl fmt::Debug for Compression {
 /// structured text, never images (but SVG), audio, video, fonts other than
 /// TrueType/OpenType, or archives, which are compressed already.
 pub(crate) fn compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    // Media types are case-insensitive, but nearly always lower case: copy
+    // only when they are not (this runs for every response).
+    let lower;
+    let essence = if essence.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = essence.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        essence
+    };
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;
     };

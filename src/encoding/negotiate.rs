@@ -62,7 +62,7 @@ impl Accepted {
     fn read(&mut self, header: &str) {
         for item in header.split(',') {
             let mut parts = item.split(';');
-            let token = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let token = parts.next().unwrap_or_default().trim();
             let mut q = Some(1000);
             for param in parts {
                 if let Some((name, value)) = param.split_once('=')
@@ -72,15 +72,27 @@ impl Accepted {
                 }
             }
             let Some(q) = q else { continue };
-            let slot = match token.as_str() {
-                "zstd" => &mut self.zstd,
-                "br" => &mut self.br,
-                "gzip" | "x-gzip" => &mut self.gzip,
-                "identity" => &mut self.identity,
-                "*" => &mut self.any,
-                _ => continue,
-            };
-            *slot = Some(q);
+            if let Some(slot) = self.slot(token) {
+                *slot = Some(q);
+            }
+        }
+    }
+
+    /// Where the q-value of coding `token` (any case) goes, if we offer it.
+    fn slot(&mut self, token: &str) -> Option<&mut Option<u16>> {
+        let is = |name: &str| token.eq_ignore_ascii_case(name);
+        if is("zstd") {
+            Some(&mut self.zstd)
+        } else if is("br") {
+            Some(&mut self.br)
+        } else if is("gzip") || is("x-gzip") {
+            Some(&mut self.gzip)
+        } else if is("identity") {
+            Some(&mut self.identity)
+        } else if token == "*" {
+            Some(&mut self.any)
+        } else {
+            None
         }
     }
 
@@ -121,7 +133,11 @@ fn parse_q(value: &str) -> Option<u16> {
     if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let fraction_value = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    let fraction_value = fraction
+        .bytes()
+        .zip([100, 10, 1])
+        .map(|(digit, weight)| u16::from(digit - b'0') * weight)
+        .sum::<u16>();
     match whole {
         "0" => Some(fraction_value),
         "1" if fraction_value == 0 => Some(1000),

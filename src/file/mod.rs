@@ -184,9 +184,8 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
         && metadata.len() >= cache::MIN_FILE
     {
         let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
-        let compressed = match coding {
-            Coding::Identity => None,
-            coding => sibling(root, &relative, coding, &content_type).or_else(|| {
+        if coding != Coding::Identity {
+            let compressed = sibling(root, &relative, coding, &content_type).or_else(|| {
                 // Keyed by the path asked for: the ETag tells versions apart.
                 let bytes = compression.cache().get(
                     &root.join(&relative),
@@ -203,19 +202,11 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
                     coding: Some(coding),
                     vary: true,
                 })
-            }),
-        };
-        if let Some(compressed) = compressed {
-            return Ok(compressed);
+            });
+            if let Some(compressed) = compressed {
+                return Ok(compressed);
+            }
         }
-        return identity(
-            file,
-            &metadata,
-            content_type,
-            validators,
-            wanted.read_small,
-            true,
-        );
     }
     identity(
         file,
