@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, HttpRequest, web};
 use askama::Template;
 use pagepipe::{BoxError, Failure, Files, Nonce, Page, PublicError, Section};
 
@@ -93,11 +93,11 @@ async fn dashboard(req: HttpRequest, nonce: Nonce) -> Page {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    pagepipe::configure_server(HttpServer::new(|| {
+    pagepipe::Server::new(|| {
         App::new()
             .route("/", web::get().to(dashboard))
             .service(Files::new("/static", "static"))
-    }))
+    })
     .bind(("127.0.0.1", 8080))?
     .run()
     .await

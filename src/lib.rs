@@ -56,8 +56,10 @@
 //!   [`Files`] mounts a folder with it.
 //! - `proxy` (feature `upstream`): `Upstream`, an upstream URL relayed as a
 //!   [`Streamed`].
-//! - `server`: [`configure_server`], the `HttpServer` settings streaming
-//!   needs; `shutdown`: [`begin_shutdown`], open pages end complete.
+//! - `server`: [`Server`], an HTTP/1.1 server for an actix `App` that
+//!   times every request head and ends a page when its client finishes
+//!   sending; [`configure_server`], the nearest an actix `HttpServer` comes;
+//!   `shutdown`: [`begin_shutdown`], open pages end complete.
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`guide`]: adding a section to a page, step by step.
 
@@ -100,7 +102,9 @@ pub use render::{Body, render};
 pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 #[cfg(feature = "send-timeout")]
 pub use server::drop_stalled_after;
-pub use server::{DEFAULT_SEND_TIMEOUT, configure_server};
+pub use server::{
+    DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SEND_TIMEOUT, Server, configure_server,
+};
 pub use shutdown::{begin_shutdown, shutdown_begun};
 pub use streamed::Streamed;
 

@@ -156,6 +156,9 @@ pub struct Page {
     pub(crate) shell_budget: Duration,
     pub(crate) max_sections: usize,
     pub(crate) status: StatusCode,
+    /// The client's side of the connection the page is written on, when
+    /// pagepipe's [`Server`](crate::Server) serves it.
+    pub(crate) client: Option<std::rc::Rc<crate::server::ClientSide>>,
 }
 
 impl Page {
@@ -172,6 +175,7 @@ impl Page {
             shell_budget: Duration::ZERO,
             max_sections: DEFAULT_MAX_SECTIONS,
             status: StatusCode::OK,
+            client: None,
         }
     }
 

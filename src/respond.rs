@@ -5,10 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
 
+use std::rc::Rc;
+
 use crate::error::Error;
 use crate::mode::Mode;
 use crate::page::{Page, Preload};
 use crate::render::{Body, collect, render};
+use crate::server::ClientSide;
 use crate::streamed::Streamed;
 
 /// A page rendered for one request: its mode, body, and the head of its
@@ -60,7 +63,9 @@ impl Page {
                     .respond(req)
                     .await
             }
-            Ok(Rendered { body, head, .. }) => head.on(Streamed::html(body)).respond_to(req),
+            Ok(Rendered { body, head, .. }) => {
+                head.on(Streamed::html(body).whole()).respond_to(req)
+            }
             Err(err) => err.error_response(),
         }
     }
@@ -79,6 +84,7 @@ impl Page {
             headers,
         };
         let mode = self.mode_for(req);
+        self.client = req.conn_data::<Rc<ClientSide>>().cloned();
         let body = render(self, mode)?;
         Ok(Rendered { mode, body, head })
     }
@@ -108,7 +114,9 @@ impl Responder for Page {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         match self.render_for(req) {
-            Ok(Rendered { body, head, .. }) => head.on(Streamed::html(body)).respond_to(req),
+            Ok(Rendered { body, head, .. }) => {
+                head.on(Streamed::html(body).whole()).respond_to(req)
+            }
             Err(err) => err.error_response(),
         }
     }

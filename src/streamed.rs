@@ -4,6 +4,7 @@
 //! when its type is compressible.
 
 use std::io;
+use std::rc::Rc;
 
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -14,6 +15,7 @@ use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
 
 use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
+use crate::server::ClientSide;
 
 /// A response whose body is a stream of bytes.
 ///
@@ -34,6 +36,9 @@ pub struct Streamed {
     body: Body,
     /// Whether the body may be compressed for the request.
     compress: bool,
+    /// Whether a stream without a length ends when the client finishes
+    /// sending (pages end on their own, complete).
+    ends_with_client: bool,
 }
 
 /// A response body: streamed, or complete in memory.
@@ -44,6 +49,12 @@ enum Body {
 
 impl Streamed {
     /// A `200 OK` response streaming `body`.
+    ///
+    /// Served by pagepipe's [`Server`](crate::Server), a body without a
+    /// [length](Streamed::length) ends between two of its chunks once the
+    /// client has finished sending (it went away, or half-closed the
+    /// connection), and `body` is dropped: a feed stops working for a client
+    /// that left. A body with a length is always written whole.
     pub fn new(body: impl Stream<Item = io::Result<Bytes>> + 'static) -> Self {
         Self {
             status: StatusCode::OK,
@@ -51,6 +62,7 @@ impl Streamed {
             length: None,
             body: Body::Stream(body.boxed_local()),
             compress: true,
+            ends_with_client: true,
         }
     }
 
@@ -100,6 +112,29 @@ impl Streamed {
         Self::complete(bytes).with_html_headers()
     }
 
+    /// Keeps writing the stream after the client finished sending: for a
+    /// page, which then ends at once and complete on its own.
+    pub(crate) fn whole(mut self) -> Self {
+        self.ends_with_client = false;
+        self
+    }
+
+    /// A stream without a length ends once the client of `req` has
+    /// finished sending, unless it is to be written whole.
+    fn bound_to(mut self, req: &HttpRequest) -> Self {
+        if !self.ends_with_client || self.length.is_some() {
+            return self;
+        }
+        let Some(client) = req.conn_data::<Rc<ClientSide>>().cloned() else {
+            return self;
+        };
+        if let Body::Stream(body) = self.body {
+            let finished = async move { client.finished().await };
+            self.body = Body::Stream(body.take_until(finished).boxed_local());
+        }
+        self
+    }
+
     /// Sets the status.
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -134,28 +169,29 @@ impl Streamed {
     /// does, except that a large complete body is compressed on the
     /// blocking pool and still sent with its `Content-Length` (a
     /// [`Responder`] cannot wait, so it streams such a body instead).
-    pub async fn respond(mut self, req: &HttpRequest) -> HttpResponse {
-        let coding = match self.coding_for(req) {
+    pub async fn respond(self, req: &HttpRequest) -> HttpResponse {
+        let mut this = self.bound_to(req);
+        let coding = match this.coding_for(req) {
             Ok(coding) => coding,
             Err(NotAcceptable) => return not_acceptable().respond_to(req),
         };
-        if let (Body::Complete(bytes), false) = (&self.body, coding == Coding::Identity)
+        if let (Body::Complete(bytes), false) = (&this.body, coding == Coding::Identity)
             && bytes.len() > chunked::INLINE_LIMIT
         {
             let bytes = bytes.clone();
             match tokio::task::spawn_blocking(move || chunked::whole(&bytes, coding)).await {
                 Ok(Ok(compressed)) => {
-                    self.length = Some(compressed.len() as u64);
-                    self.body = Body::Complete(compressed);
-                    self.headers
+                    this.length = Some(compressed.len() as u64);
+                    this.body = Body::Complete(compressed);
+                    this.headers
                         .insert(header::CONTENT_ENCODING, coding.header_value());
                 }
                 Ok(Err(err)) => tracing::error!(error = %err, "body could not be compressed"),
                 Err(err) => tracing::error!(error = %err, "body could not be compressed"),
             }
-            return self.into_response(req);
+            return this.into_response(req);
         }
-        self.encoded(coding).into_response(req)
+        this.encoded(coding).into_response(req)
     }
 
     /// Leaves the body as it is whatever the request accepts: for bodies
@@ -267,9 +303,10 @@ impl Streamed {
 impl Responder for Streamed {
     type Body = BoxBody;
 
-    fn respond_to(mut self, req: &HttpRequest) -> HttpResponse {
-        match self.coding_for(req) {
-            Ok(coding) => self.encoded(coding).into_response(req),
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        let mut this = self.bound_to(req);
+        match this.coding_for(req) {
+            Ok(coding) => this.encoded(coding).into_response(req),
             Err(NotAcceptable) => not_acceptable().respond_to(req),
         }
     }

@@ -1,5 +1,7 @@
-//! A server built the way the README says (`configure_server`), over real
-//! sockets on 127.0.0.1: a client that leaves cancels its page's loaders.
+//! Servers built the way the README says (`pagepipe::Server`, and an actix
+//! `HttpServer` with `configure_server`), over real sockets on 127.0.0.1: a
+//! client that leaves cancels its page's loaders; with `Server`, every
+//! request head is timed and a half-closed client gets whole pages.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,7 +11,7 @@
 
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use askama::Template;
 use pagepipe::{BoxError, Page, Section};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -30,6 +32,10 @@ struct Loading;
 #[template(source = "never", ext = "html")]
 struct Never;
 
+#[derive(Template)]
+#[template(source = "gave up", ext = "html")]
+struct GaveUp;
+
 /// Sends on its channel when dropped: the loader was cancelled.
 struct Dropped(mpsc::UnboundedSender<()>);
 
@@ -39,51 +45,200 @@ impl Drop for Dropped {
     }
 }
 
-#[actix_web::test]
-async fn a_client_that_leaves_cancels_its_loaders() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = pagepipe::configure_server(HttpServer::new(move || {
-        let tx = tx.clone();
-        App::new().route(
+/// The application: `/` is a page whose section never loads (and says so
+/// on `drops` when its loader is dropped); `/echo` answers a request body.
+fn app(
+    drops: mpsc::UnboundedSender<()>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .route(
             "/",
             web::get().to(move || {
-                let guard = Dropped(tx.clone());
+                let guard = Dropped(drops.clone());
                 async move {
-                    Page::new(Shell).section(Section::new("slow", Loading, async move {
-                        let _guard = guard;
-                        std::future::pending::<()>().await;
-                        Ok::<_, BoxError>(Never)
-                    }))
+                    Page::new(Shell).section(
+                        Section::new("slow", Loading, async move {
+                            let _guard = guard;
+                            std::future::pending::<()>().await;
+                            Ok::<_, BoxError>(Never)
+                        })
+                        .error(GaveUp),
+                    )
                 }
             }),
         )
-    }))
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+        .route(
+            "/echo",
+            web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
+        )
+}
 
+/// Reads from `client` until `needle` has arrived; returns all read.
+async fn read_until(client: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let read = client.read(&mut buf).await.unwrap();
+        assert!(
+            read > 0,
+            "{needle:?} arrives, after {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..read]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// Requests the page, reads its shell, and leaves.
+async fn leave_during_the_page(addr: std::net::SocketAddr) {
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0; 4096];
-    while !String::from_utf8_lossy(&seen).contains("<h1>shell</h1>") {
-        let read = client.read(&mut buf).await.unwrap();
-        assert!(read > 0, "the shell arrives");
-        seen.extend_from_slice(&buf[..read]);
-    }
+    read_until(&mut client, "<h1>shell</h1>").await;
     drop(client);
+}
 
-    // The page's deadline is 30 s away; only the client leaving ends it.
-    let cancelled = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
-    assert!(matches!(cancelled, Ok(Some(()))), "the loader was dropped");
-    handle.stop(false).await;
+/// A running server, the address it listens on, and what its loaders say
+/// when they are dropped.
+struct Running {
+    addr: std::net::SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    drops: mpsc::UnboundedReceiver<()>,
+}
+
+impl Running {
+    /// Starts `app` on one worker on 127.0.0.1: with pagepipe's server
+    /// (given `request_timeout`), or with actix's `HttpServer` through
+    /// `configure_server`.
+    fn start(http_server: bool, request_timeout: Duration) -> Running {
+        let (tx, drops) = mpsc::unbounded_channel();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = if http_server {
+            pagepipe::configure_server(HttpServer::new(move || app(tx.clone())))
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .unwrap()
+                .run()
+        } else {
+            pagepipe::Server::new(move || app(tx.clone()))
+                .workers(1)
+                .request_timeout(request_timeout)
+                .disable_signals()
+                .listen(listener)
+                .unwrap()
+                .run()
+        };
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Running {
+            addr,
+            handle,
+            drops,
+        }
+    }
+
+    /// Asserts that a loader is dropped within 5 s (the page's deadline is
+    /// 30 s away), then stops the server.
+    async fn assert_loader_dropped(mut self) {
+        let cancelled = tokio::time::timeout(Duration::from_secs(5), self.drops.recv()).await;
+        assert!(matches!(cancelled, Ok(Some(()))), "the loader was dropped");
+        self.handle.stop(false).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_client_that_leaves_cancels_its_loaders() {
+    let server = Running::start(false, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    leave_during_the_page(server.addr).await;
+    server.assert_loader_dropped().await;
+}
+
+#[actix_web::test]
+async fn with_http_server_a_client_that_leaves_cancels_its_loaders() {
+    let server = Running::start(true, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    leave_during_the_page(server.addr).await;
+    server.assert_loader_dropped().await;
+}
+
+#[actix_web::test]
+async fn a_half_closed_client_gets_the_whole_page_at_once() {
+    let server = Running::start(false, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    let addr = server.addr;
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    client.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+        .await
+        .expect("the page ends although its section never loads")
+        .unwrap();
+    let response = String::from_utf8_lossy(&out);
+    assert!(response.contains("gave up"), "{response}");
+    assert!(
+        response.ends_with("0\r\n\r\n"),
+        "the chunked body ends: {response}"
+    );
+    server.assert_loader_dropped().await;
+}
+
+#[actix_web::test]
+async fn every_request_head_is_timed_after_bodies_of_each_framing() {
+    let timeout = Duration::from_millis(500);
+    let server = Running::start(false, timeout);
+    let addr = server.addr;
+    for first in [
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3;x=y\r\nhel\r\n2\r\nlo\r\n0\r\nTrailer: t\r\n\r\n",
+    ] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(first.as_bytes()).await.unwrap();
+        read_until(&mut client, "\r\n\r\nhello").await;
+        // A second request on the same connection is served as usual...
+        client
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+            .await
+            .unwrap();
+        read_until(&mut client, "\r\n\r\nhi").await;
+        // ...but a third head, trickled, is cut off at the timeout.
+        let start = tokio::time::Instant::now();
+        let mut closed = None;
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa" {
+            if client.write_all(&[*byte]).await.is_err() {
+                closed = Some(start.elapsed());
+                break;
+            }
+            let mut buf = [0; 64];
+            match tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await {
+                Err(_) => {}
+                Ok(Ok(0) | Err(_)) => {
+                    closed = Some(start.elapsed());
+                    break;
+                }
+                Ok(Ok(read)) => panic!("unexpected {:?}", String::from_utf8_lossy(&buf[..read])),
+            }
+        }
+        let closed = closed.unwrap_or_else(|| panic!("{first}: the connection outlived its head"));
+        assert!(
+            closed >= timeout - Duration::from_millis(50),
+            "{first}: {closed:?}"
+        );
+        assert!(closed < timeout * 6, "{first}: {closed:?}");
+    }
+    server.handle.stop(false).await;
 }

@@ -22,10 +22,6 @@ use tracing_subscriber::EnvFilter;
 /// in, so the binary starts from any folder.
 const BUNDLED_ASSETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
 
-/// How long before the end of the grace period open pages end, so their
-/// last bytes are written before the server closes connections.
-const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
-
 // Upper bounds of the duration flags: actix adds each to the clock's
 // `Instant`, which panics a worker on every request once the sum overflows
 // (`--keep-alive-secs 18446744073709551615`). Each is refused at startup
@@ -145,13 +141,11 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
     // Installed before the first connection, so a SIGTERM is never missed.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|err| io::Error::new(err.kind(), format!("SIGTERM handler: {err}")))?;
-    let grace = Duration::from_secs(args.shutdown_timeout);
     actix_web::rt::spawn(async move {
         shutdown_signal(term).await;
         tracing::info!("shutting down: refusing new connections, letting open responses finish");
-        // Open pages end as complete documents a moment before the grace
-        // period does, their pending sections showing their timeout markup.
-        pagepipe::begin_shutdown(grace.saturating_sub(SHUTDOWN_MARGIN));
+        // A graceful stop: pagepipe's server asks open pages to end as
+        // complete documents a moment before the grace period does.
         handle.stop(true).await;
     });
     println!("listening on http://{addr}");

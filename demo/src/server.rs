@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{App, HttpRequest, HttpServer, Responder as _, Route, guard, middleware, web};
+use actix_web::{App, HttpRequest, Responder as _, Route, guard, middleware, web};
 use askama::Template;
 
 use crate::{bench, feed, headers, media, showcase};
@@ -91,18 +91,18 @@ pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Serve
         assets: options.assets,
         video_upstream: options.video_upstream,
     });
-    // TCP_NODELAY and half-closed connections closed, as every pagepipe
-    // server wants; the send timeout from the flag rather than the default.
-    let server = pagepipe::configure_server(HttpServer::new(move || {
+    // Every request head bounded, pages ended when their client finishes
+    // sending, TCP_NODELAY: pagepipe's server, with the demo's limits.
+    let server = pagepipe::Server::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(middleware::from_fn(headers::finish))
             .configure(|cfg| routes(cfg, &assets))
             .default_service(web::to(not_found))
-    }))
-    .on_connect(move |conn, _| pagepipe::drop_stalled_after(conn, limits.send_timeout))
+    })
+    .send_timeout(Some(limits.send_timeout))
     .workers(options.workers.max(1))
-    .client_request_timeout(limits.request_timeout)
+    .request_timeout(limits.request_timeout)
     .keep_alive(limits.keep_alive)
     .max_connections(limits.max_connections)
     .shutdown_timeout(options.shutdown_timeout)

@@ -49,6 +49,127 @@ async fn a_slowloris_client_is_timed_out() {
     assert!(took < Duration::from_secs(3), "closed after {took:?}");
 }
 
+/// How the connection ended: at the end of the server's input (`FIN` or
+/// reset), and how long after the trickled head began.
+async fn trickle_after(server: &Server, first: &[u8], trickle: &[u8], every: Duration) -> Duration {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    let mut buf = vec![0; 64 * 1024];
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("200 OK")
+        && !String::from_utf8_lossy(&seen).contains("405")
+    {
+        let read = stream.read(&mut buf).await.unwrap();
+        assert!(read > 0, "the first request is answered");
+        seen.extend_from_slice(&buf[..read]);
+    }
+    let start = Instant::now();
+    for byte in trickle {
+        if stream.write_all(&[*byte]).await.is_err() {
+            return start.elapsed();
+        }
+        match tokio::time::timeout(every, stream.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0) | Err(_)) => return start.elapsed(),
+            Ok(Ok(read)) => panic!("unexpected {:?}", String::from_utf8_lossy(&buf[..read])),
+        }
+    }
+    panic!(
+        "the connection outlived a {}-byte head trickled over {:?}",
+        trickle.len(),
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn every_request_head_on_a_connection_is_timed_out_not_only_the_first() {
+    let server = Server::start_with(&["--request-timeout-ms", "1000"], &[]);
+    let trickle =
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    // 48 bytes at one per 150 ms would take 7 s. (Heads after request
+    // bodies are tested in the library's tests/server.rs: the demo closes
+    // a connection after a request with a body.)
+    let took = trickle_after(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        trickle,
+        Duration::from_millis(150),
+    )
+    .await;
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed early, after {took:?}"
+    );
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+}
+
+/// The body of a response with head `head`, its chunks joined if chunked;
+/// panics unless the chunked body ends with its last chunk.
+fn dechunk(head: &str, mut body: &[u8]) -> Vec<u8> {
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|window| window == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&body[..line_end]).unwrap().trim();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        body = &body[line_end + 2..];
+        if size == 0 {
+            assert_eq!(body, b"\r\n", "the last chunk ends the body");
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn a_half_closed_client_gets_whole_files_and_documents() {
+    let server = Server::start();
+    let css = std::fs::read(crate::util::assets_dir().join("site.css")).unwrap();
+    for (target, ends_with) in [
+        ("/assets/site.css", None),
+        ("/bench?delays=0,200&mode=buffered", Some("</html>")),
+        // Its second section would take a minute: the page ends at once.
+        ("/bench?delays=0,60000", Some("</html>")),
+    ] {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // What `nc -N` does: no more to send, still reading.
+        stream.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out))
+            .await
+            .unwrap_or_else(|_| panic!("{target}: the response ends"))
+            .unwrap();
+        let response = String::from_utf8_lossy(&out);
+        assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{target}");
+        let body_at = out
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .unwrap()
+            + 4;
+        match ends_with {
+            None => assert_eq!(out[body_at..], css[..], "{target}: the whole file"),
+            Some(end) => {
+                let body = dechunk(&response[..body_at], &out[body_at..]);
+                assert!(
+                    String::from_utf8_lossy(&body).ends_with(end),
+                    "{target}: {response}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn oversized_targets_and_headers_are_refused_with_their_limit() {
     let server = Server::start();

@@ -41,6 +41,7 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
         deadline,
         max_sections,
         shell_budget,
+        client,
         ..
     } = page;
     if let Some(nonce) = &nonce {
@@ -54,7 +55,7 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
     let deadline = now
         .checked_add(deadline)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
-    let mut sections = Sections::new(deadline, max_sections, span);
+    let mut sections = Sections::new(deadline, max_sections, span, client);
     let mut shell = shell;
     // Found once, in the shell: data blocks and late sections go before it.
     let tail = take_tail(&mut shell);

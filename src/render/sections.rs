@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use tracing::field::Empty;
 use crate::error::Error;
 use crate::page::Fragment;
 use crate::section::{BoxError, ErrorMarkup, Failure, FailureKind, PublicError};
+use crate::server::ClientSide;
 use crate::wire;
 
 /// A piece of rendered markup in document order.
@@ -77,15 +79,26 @@ pub(super) struct Sections {
     started: Instant,
     deadline: Instant,
     expired: bool,
+    /// The page ended because its client finished sending: its timeouts
+    /// are nobody's failure, so they are not logged as warnings.
+    quiet: bool,
     max_sections: usize,
     /// The `page` span every section span hangs from.
     span: tracing::Span,
     /// When a shutdown wants every page ended.
     shutdown: tokio::sync::watch::Receiver<Option<Instant>>,
+    /// The client's side of the connection: once it has finished sending,
+    /// the page ends at once.
+    client: Option<Rc<ClientSide>>,
 }
 
 impl Sections {
-    pub(super) fn new(deadline: Instant, max_sections: usize, span: tracing::Span) -> Self {
+    pub(super) fn new(
+        deadline: Instant,
+        max_sections: usize,
+        span: tracing::Span,
+        client: Option<Rc<ClientSide>>,
+    ) -> Self {
         Self {
             meta: Vec::new(),
             ids: HashSet::new(),
@@ -94,9 +107,11 @@ impl Sections {
             started: Instant::now(),
             deadline,
             expired: false,
+            quiet: false,
             max_sections,
             span,
             shutdown: crate::shutdown::watch(),
+            client,
         }
     }
 
@@ -290,10 +305,30 @@ impl Sections {
                 .map_or(self.deadline, |ends_by| ends_by.min(self.deadline));
             let shutdown = &mut self.shutdown;
             let next = tokio::time::timeout_at(ends_by, self.pending.next());
+            let client = self.client.clone();
+            let client_finished = async move {
+                match client {
+                    Some(client) => client.finished().await,
+                    None => std::future::pending().await,
+                }
+            };
             let outcome = tokio::select! {
                 outcome = next => outcome,
                 // A shutdown began: wait again, for the sooner deadline.
                 Ok(()) = shutdown.changed() => continue,
+                () = client_finished => {
+                    // Gone, or half-closed after its request: either way
+                    // the loaders' work is not waited for.
+                    tracing::debug!(
+                        parent: &self.span,
+                        pending = self.unresolved.len(),
+                        "the client finished sending: pending sections cancelled, the page ends with their timeout markup"
+                    );
+                    self.expired = true;
+                    self.quiet = true;
+                    self.pending = FuturesUnordered::new();
+                    break;
+                }
             };
             match outcome {
                 Ok(Some((key, outcome))) => {
@@ -342,7 +377,11 @@ impl Sections {
             }
             Outcome::TimedOut => {
                 let section = &self.meta[key].id;
-                tracing::warn!(parent: &span, %section, wait_ms, "section timed out");
+                if self.quiet {
+                    tracing::debug!(parent: &span, %section, wait_ms, "section ended with its page");
+                } else {
+                    tracing::warn!(parent: &span, %section, wait_ms, "section timed out");
+                }
                 self.failure(key, Failure::new(FailureKind::Timeout, None))
             }
         };

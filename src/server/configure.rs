@@ -1,6 +1,8 @@
 //! The `HttpServer` settings progressive pages need, in one call: chunks
 //! leave at once, a client that leaves cancels its page, and (with the
-//! `send-timeout` feature) a client that stops reading is dropped.
+//! `send-timeout` feature) a client that stops reading is dropped. For
+//! applications that must keep actix's `HttpServer` (TLS, HTTP/2);
+//! [`Server`](super::Server) does more.
 
 use std::fmt;
 

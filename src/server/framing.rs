@@ -1,0 +1,399 @@
+//! Where each request head starts and ends on a connection: the request
+//! framing of HTTP/1.1 (RFC 9112 §6), followed byte by byte as the client
+//! sends it, so that every head, not only a connection's first, can be
+//! timed. It mirrors what actix-http accepts; on anything actix would
+//! refuse, or that turns the connection into a plain stream (an upgrade,
+//! `CONNECT`), it stops following, since no further head will be read.
+
+/// Most bytes a head may take: actix refuses a longer one.
+const MAX_HEAD: usize = 131_072;
+
+/// Most header fields in a head, as actix parses them.
+const MAX_HEADERS: usize = 96;
+
+/// Follows the requests a client sends on one connection.
+#[derive(Debug, Default)]
+pub(crate) struct Framing {
+    state: State,
+    /// The start of a head that did not arrive in one read.
+    partial: Vec<u8>,
+    /// How far the end of the current head has been looked for.
+    newlines: Newlines,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between requests, or inside a head.
+    #[default]
+    Head,
+    /// Inside a body of this many more bytes.
+    Length(u64),
+    /// Inside a chunked body.
+    Chunked(Chunk),
+    /// No more heads will be read on this connection.
+    Done,
+}
+
+/// Where a chunked body is (RFC 9112 §7.1), step by step as actix reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    SizeFirst,
+    Size(u64),
+    SizeSpace(u64),
+    Extension(u64),
+    SizeLf(u64),
+    Data(u64),
+    DataCr,
+    DataLf,
+    EndCr,
+    EndLf,
+    Trailer,
+    TrailerLf,
+}
+
+/// Progress towards a blank line: the end of a head.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Newlines {
+    #[default]
+    None,
+    /// Just after a line feed.
+    Lf,
+    /// Just after a line feed and a carriage return.
+    LfCr,
+}
+
+impl Framing {
+    /// Follows `bytes`, the next ones the client sent. Returns whether a
+    /// head has begun and not ended: the one thing to time.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            bytes = match self.state {
+                State::Head => self.head(bytes),
+                State::Length(left) => {
+                    let taken =
+                        usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
+                    let left = left - taken as u64;
+                    self.state = if left == 0 {
+                        State::Head
+                    } else {
+                        State::Length(left)
+                    };
+                    &bytes[taken..]
+                }
+                State::Chunked(chunk) => self.chunked(chunk, bytes),
+                State::Done => return false,
+            };
+        }
+        self.in_head()
+    }
+
+    /// Whether a head has begun and not ended. Blank lines between requests
+    /// (which servers ignore) do not begin one.
+    pub(crate) fn in_head(&self) -> bool {
+        self.state == State::Head
+            && self
+                .partial
+                .iter()
+                .any(|byte| !matches!(byte, b'\r' | b'\n'))
+    }
+
+    /// Reads head bytes until the head ends; returns what follows it.
+    fn head<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        let before = self.partial.len();
+        let Some(end) = self.find_end(bytes) else {
+            if before + bytes.len() > MAX_HEAD {
+                // actix refuses the request and closes the connection.
+                self.finish();
+            } else {
+                self.partial.extend_from_slice(bytes);
+            }
+            return &[];
+        };
+        // Most heads arrive in one read and are parsed where they are.
+        let parsed = if self.partial.is_empty() {
+            parse(&bytes[..end])
+        } else {
+            self.partial.extend_from_slice(&bytes[..end]);
+            parse(&self.partial)
+        };
+        match parsed {
+            Parsed::Body(state) => {
+                self.partial.clear();
+                self.state = state;
+            }
+            // Only blank lines so far: the head is still to come.
+            Parsed::Partial => {
+                if self.partial.is_empty() {
+                    self.partial.extend_from_slice(&bytes[..end]);
+                }
+            }
+            Parsed::Refused => self.finish(),
+        }
+        &bytes[end..]
+    }
+
+    /// The length of `bytes` up to and including the blank line that ends
+    /// the head, if it is there.
+    fn find_end(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (at, byte) in bytes.iter().enumerate() {
+            self.newlines = match (self.newlines, byte) {
+                (Newlines::Lf | Newlines::LfCr, b'\n') => {
+                    self.newlines = Newlines::None;
+                    return Some(at + 1);
+                }
+                (_, b'\n') => Newlines::Lf,
+                (Newlines::Lf, b'\r') => Newlines::LfCr,
+                _ => Newlines::None,
+            };
+        }
+        None
+    }
+
+    /// Follows a chunked body; returns what follows it.
+    fn chunked<'a>(&mut self, chunk: Chunk, bytes: &'a [u8]) -> &'a [u8] {
+        if let Chunk::Data(left) = chunk {
+            let taken = usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
+            let left = left - taken as u64;
+            self.state = State::Chunked(if left == 0 {
+                Chunk::DataCr
+            } else {
+                Chunk::Data(left)
+            });
+            return &bytes[taken..];
+        }
+        let byte = bytes[0];
+        let next = match (chunk, byte) {
+            (Chunk::SizeFirst, _) => hex(byte).map(|digit| Chunk::Size(u64::from(digit))),
+            (Chunk::Size(size), _) if hex(byte).is_some() => size
+                .checked_mul(16)
+                .and_then(|size| size.checked_add(u64::from(hex(byte).unwrap_or(0))))
+                .map(Chunk::Size),
+            (Chunk::Size(size) | Chunk::SizeSpace(size), b' ' | b'\t') => {
+                Some(Chunk::SizeSpace(size))
+            }
+            (Chunk::Size(size) | Chunk::SizeSpace(size) | Chunk::Extension(size), b';') => {
+                Some(Chunk::Extension(size))
+            }
+            (Chunk::Size(size) | Chunk::SizeSpace(size) | Chunk::Extension(size), b'\r') => {
+                Some(Chunk::SizeLf(size))
+            }
+            (Chunk::Extension(_), 0x00..=0x08 | 0x0a..=0x1f | 0x7f) => None,
+            (Chunk::Extension(size), _) => Some(Chunk::Extension(size)),
+            (Chunk::SizeLf(0), b'\n') => Some(Chunk::EndCr),
+            (Chunk::SizeLf(size), b'\n') => Some(Chunk::Data(size)),
+            (Chunk::DataCr, b'\r') => Some(Chunk::DataLf),
+            (Chunk::DataLf, b'\n') => Some(Chunk::SizeFirst),
+            (Chunk::EndCr, b'\r') => Some(Chunk::EndLf),
+            // A trailer field: its line ends at its carriage return.
+            (Chunk::Trailer, b'\r') => Some(Chunk::TrailerLf),
+            (Chunk::EndCr | Chunk::Trailer, _) => Some(Chunk::Trailer),
+            (Chunk::TrailerLf, b'\n') => Some(Chunk::EndCr),
+            (Chunk::EndLf, b'\n') => {
+                self.state = State::Head;
+                return &bytes[1..];
+            }
+            _ => None,
+        };
+        match next {
+            Some(next) => self.state = State::Chunked(next),
+            // actix refuses the body and closes the connection.
+            None => self.finish(),
+        }
+        &bytes[1..]
+    }
+
+    /// Stops following: no further head will be read.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.partial = Vec::new();
+    }
+}
+
+/// The value of a hexadecimal digit.
+fn hex(byte: u8) -> Option<u8> {
+    (byte as char)
+        .to_digit(16)
+        .and_then(|digit| u8::try_from(digit).ok())
+}
+
+/// What a complete head says about what follows it.
+enum Parsed {
+    /// What follows: a body, or the next head.
+    Body(State),
+    /// Only blank lines: no head yet.
+    Partial,
+    /// A head actix refuses, or after which it reads no other.
+    Refused,
+}
+
+/// Parses a head as actix does (httparse), and finds how its body is
+/// framed: chunked, by `Content-Length`, or none.
+fn parse(head: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Refused,
+    }
+    let http_11 = request.version == Some(1);
+    let mut length = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    for field in request.headers.iter() {
+        let value = String::from_utf8_lossy(field.value);
+        let value = value.trim();
+        if field.name.eq_ignore_ascii_case("content-length") {
+            match (length, value.parse::<u64>()) {
+                (None, Ok(len)) if !value.starts_with('+') => length = Some(len),
+                _ => return Parsed::Refused,
+            }
+        } else if field.name.eq_ignore_ascii_case("transfer-encoding") {
+            if transfer_encoding || !http_11 {
+                return Parsed::Refused;
+            }
+            transfer_encoding = true;
+            chunked = value.eq_ignore_ascii_case("chunked");
+            if !chunked {
+                return Parsed::Refused;
+            }
+        } else if field.name.eq_ignore_ascii_case("upgrade")
+            && value.eq_ignore_ascii_case("websocket")
+        {
+            // The rest of the connection is the upgraded protocol's.
+            return Parsed::Refused;
+        }
+    }
+    if chunked {
+        return if length.is_some() {
+            Parsed::Refused
+        } else {
+            Parsed::Body(State::Chunked(Chunk::SizeFirst))
+        };
+    }
+    match length {
+        Some(0) | None if request.method == Some("CONNECT") => Parsed::Refused,
+        Some(0) | None => Parsed::Body(State::Head),
+        Some(len) => Parsed::Body(State::Length(len)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Framing;
+
+    /// Whether a head is under way after each byte, fed one at a time.
+    fn per_byte(stream: &[u8]) -> Vec<bool> {
+        let mut framing = Framing::default();
+        stream.iter().map(|byte| framing.feed(&[*byte])).collect()
+    }
+
+    /// The same, fed in pieces split at `cuts`.
+    fn after_pieces(stream: &[u8], cuts: &[usize]) -> Vec<(usize, bool)> {
+        let mut framing = Framing::default();
+        let mut from = 0;
+        let mut seen = Vec::new();
+        for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+            seen.push((cut, framing.feed(&stream[from..cut])));
+            from = cut;
+        }
+        seen
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const POST: &[u8] = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    const CHUNKED: &[u8] = b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;name=value\r\nhello\r\n3 \r\nGET\r\n0\r\nTrailer: yes\r\n\r\n";
+
+    /// The head is under way from its first byte to just before its last;
+    /// bodies are not heads.
+    #[test]
+    fn heads_are_told_from_bodies_byte_by_byte() {
+        let stream = [GET, POST, CHUNKED, GET].concat();
+        let seen = per_byte(&stream);
+        let mut at = 0;
+        for message in [GET, POST, CHUNKED, GET] {
+            let head = message
+                .windows(4)
+                .position(|window| window == b"\r\n\r\n")
+                .unwrap()
+                + 4;
+            for (offset, &in_head) in seen[at..at + message.len()].iter().enumerate() {
+                let expected = offset < head - 1;
+                assert_eq!(
+                    in_head,
+                    expected,
+                    "byte {offset} of {:?}",
+                    String::from_utf8_lossy(message)
+                );
+            }
+            at += message.len();
+        }
+    }
+
+    #[test]
+    fn any_split_of_a_stream_tells_the_same() {
+        let stream = [POST, CHUNKED, GET, b"GET / HT"].concat();
+        let one_by_one = per_byte(&stream);
+        for first in 0..stream.len() {
+            for second in (first..stream.len()).step_by(7) {
+                for (end, in_head) in after_pieces(&stream, &[first, second]) {
+                    if end > 0 {
+                        assert_eq!(
+                            in_head,
+                            one_by_one[end - 1],
+                            "cut at {first}, {second}, {end}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(one_by_one[stream.len() - 1], "the last head is unfinished");
+    }
+
+    #[test]
+    fn blank_lines_between_requests_begin_no_head() {
+        let mut framing = Framing::default();
+        assert!(!framing.feed(b"\r\n"));
+        assert!(!framing.feed(b"\r\n\r\n"));
+        assert!(framing.feed(b"GET / HTTP/1.1\r\n"));
+        assert!(!framing.feed(b"Host: x\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_connection_that_leaves_http_is_no_longer_followed() {
+        for head in [
+            &b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"[..],
+            b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+            // Refused by actix: it closes the connection.
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"G\x01T / HTTP/1.1\r\n\r\n",
+        ] {
+            let mut framing = Framing::default();
+            framing.feed(head);
+            assert!(!framing.feed(b"GET / HTTP/1.1\r\n"), "{:?}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn a_bad_chunk_size_ends_the_following() {
+        let mut framing = Framing::default();
+        framing.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        framing.feed(b"zz\r\n");
+        assert!(!framing.feed(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn an_endless_head_is_dropped_at_actix_limit() {
+        let mut framing = Framing::default();
+        assert!(framing.feed(b"GET / HTTP/1.1\r\nX: "));
+        let line = vec![b'a'; 16 * 1024];
+        for _ in 0..8 {
+            framing.feed(&line);
+        }
+        assert!(!framing.in_head(), "past 128 KiB actix refuses the head");
+        assert!(framing.partial.capacity() == 0, "and nothing is kept of it");
+    }
+}

@@ -1,0 +1,315 @@
+//! Running an actix application the way progressive pages need it.
+//! [`Server`] is pagepipe's HTTP/1.1 server for an actix-web `App`: chunks
+//! leave at once, every request head is bounded in time (actix bounds only a
+//! connection's first), a client that finishes sending ends its pages at
+//! once (a half-closed client still gets complete responses), and a graceful
+//! stop lets open pages end as complete documents. [`configure_server`] is
+//! the nearest an actix `HttpServer` (for TLS, HTTP/2) can come to it.
+
+mod configure;
+mod conn;
+mod framing;
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use actix_http::{HttpService, Request, error::DispatchError};
+use actix_service::{
+    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config,
+};
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Extensions, Response};
+use actix_web::rt::net::TcpStream;
+
+#[cfg(feature = "send-timeout")]
+pub use configure::drop_stalled_after;
+pub use configure::{DEFAULT_SEND_TIMEOUT, configure_server};
+pub(crate) use conn::ClientSide;
+use conn::Conn;
+
+/// The application types a [`Server`] runs, as `fn` pointers so the
+/// server stays `Send` whatever they are.
+type App<I, S, B> = fn() -> (I, S, B);
+
+/// How long a request head may take, from its first byte, by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an idle connection is kept open between requests by default.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// How much sooner than the grace period open pages are asked to end when
+/// a graceful stop begins, so their last bytes leave before it runs out.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
+
+/// The settings each worker reads when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    request_timeout: Duration,
+    keep_alive: Duration,
+    disconnect_timeout: Duration,
+    grace: Duration,
+    #[cfg(feature = "send-timeout")]
+    send_timeout: Option<Duration>,
+}
+
+/// An HTTP/1.1 server for an actix-web application, built for progressive
+/// pages. Use it as `HttpServer`:
+///
+/// ```no_run
+/// use actix_web::App;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// pagepipe::Server::new(|| App::new())
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await
+/// # }
+/// ```
+///
+/// What it does that `HttpServer` does not:
+///
+/// - every request head on a connection must arrive within the
+///   [request timeout](Self::request_timeout) of its first byte, or the
+///   connection is closed (a connection's first head gets `408`, as in
+///   actix); `HttpServer` bounds only the first, so a client could hold a
+///   kept-alive connection forever by trickling its second;
+/// - when the client finishes sending (`FIN`: it went away, or half-closed
+///   the connection after its request), the pages being written to it end
+///   at once, their pending sections showing their timeout markup and their
+///   loaders dropped; files and complete documents are still written, so a
+///   half-closed client (`nc -N`) gets whole responses. A
+///   [`Streamed`](crate::Streamed) body without a length (a feed) ends
+///   between two chunks. Other handlers run on, as in actix, until their
+///   response cannot be written;
+/// - when a graceful stop begins (a signal, or `ServerHandle::stop(true)`),
+///   open pages are asked to end ([`begin_shutdown`](crate::begin_shutdown))
+///   half a second before the [grace period](Self::shutdown_timeout) does;
+/// - `TCP_NODELAY` on every connection, so a section's chunk leaves at once
+///   (no Nagle delay); with the `send-timeout` feature, a client that stops
+///   reading is dropped after [`DEFAULT_SEND_TIMEOUT`].
+///
+/// It serves plain-text HTTP/1.x; for TLS or HTTP/2, use `HttpServer` with
+/// [`configure_server`], or a proxy in front.
+pub struct Server<F, I, S, B> {
+    factory: F,
+    builder: actix_server::ServerBuilder,
+    settings: Arc<Mutex<Settings>>,
+    addrs: Vec<SocketAddr>,
+    _app: PhantomData<App<I, S, B>>,
+}
+
+impl<F, I, S, B> fmt::Debug for Server<F, I, S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.addrs)
+            .field(
+                "settings",
+                &*self.settings.lock().unwrap_or_else(PoisonError::into_inner),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, I, S, B> Server<F, I, S, B>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    /// A server running the application `factory` builds, once per worker.
+    pub fn new(factory: F) -> Self {
+        Self {
+            factory,
+            builder: actix_server::ServerBuilder::default(),
+            settings: Arc::new(Mutex::new(Settings {
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                keep_alive: DEFAULT_KEEP_ALIVE,
+                disconnect_timeout: Duration::from_secs(1),
+                grace: Duration::from_secs(30),
+                #[cfg(feature = "send-timeout")]
+                send_timeout: Some(DEFAULT_SEND_TIMEOUT),
+            })),
+            addrs: Vec::new(),
+            _app: PhantomData,
+        }
+    }
+
+    fn set(self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings.lock().unwrap_or_else(PoisonError::into_inner));
+        self
+    }
+
+    /// How long each request head may take from its first byte
+    /// ([`DEFAULT_REQUEST_TIMEOUT`]); zero turns the bound off.
+    pub fn request_timeout(self, timeout: Duration) -> Self {
+        self.set(|settings| settings.request_timeout = timeout)
+    }
+
+    /// How long an idle connection stays open between requests
+    /// ([`DEFAULT_KEEP_ALIVE`]); zero closes it after each response.
+    pub fn keep_alive(self, keep_alive: Duration) -> Self {
+        self.set(|settings| settings.keep_alive = keep_alive)
+    }
+
+    /// How long a closing connection may take to flush and shut down
+    /// (1 s).
+    pub fn disconnect_timeout(self, timeout: Duration) -> Self {
+        self.set(|settings| settings.disconnect_timeout = timeout)
+    }
+
+    /// With the `send-timeout` feature: how long sent data may stay
+    /// unacknowledged before the connection is dropped (`TCP_USER_TIMEOUT`,
+    /// [`DEFAULT_SEND_TIMEOUT`]); `None` leaves it to the kernel.
+    #[cfg(feature = "send-timeout")]
+    pub fn send_timeout(self, timeout: Option<Duration>) -> Self {
+        self.set(|settings| settings.send_timeout = timeout)
+    }
+
+    /// Worker threads, each running its own copy of the application (the
+    /// number of CPUs by default).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.builder = self.builder.workers(workers);
+        self
+    }
+
+    /// Open connections per worker (25,000 by default); more wait in the
+    /// listen backlog.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.builder = self.builder.max_concurrent_connections(max);
+        self
+    }
+
+    /// The listen backlog of sockets bound after this call (2,048 by
+    /// default).
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.builder = self.builder.backlog(backlog);
+        self
+    }
+
+    /// Seconds open responses get to finish once a graceful stop begins
+    /// (30 by default); open pages are asked to end half a second sooner.
+    pub fn shutdown_timeout(mut self, secs: u64) -> Self {
+        self.builder = self.builder.shutdown_timeout(secs);
+        self.set(|settings| settings.grace = Duration::from_secs(secs))
+    }
+
+    /// Leaves `SIGINT`/`SIGTERM` alone: stop the server through its handle.
+    pub fn disable_signals(mut self) -> Self {
+        self.builder = self.builder.disable_signals();
+        self
+    }
+
+    /// Listens on every address `addrs` resolves to.
+    pub fn bind(mut self, addrs: impl ToSocketAddrs) -> io::Result<Self> {
+        let mut bound = false;
+        let mut last_err = None;
+        for addr in addrs.to_socket_addrs()? {
+            match TcpListener::bind(addr) {
+                Ok(listener) => {
+                    self = self.listen(listener)?;
+                    bound = true;
+                }
+                Err(err) => last_err = Some(io::Error::new(err.kind(), format!("{addr}: {err}"))),
+            }
+        }
+        match (bound, last_err) {
+            (true, _) => Ok(self),
+            (false, Some(err)) => Err(err),
+            (false, None) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the address resolved to nothing to bind",
+            )),
+        }
+    }
+
+    /// Listens on `listener`, bound already.
+    pub fn listen(mut self, listener: TcpListener) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        self.addrs.push(addr);
+        let factory = self.factory.clone();
+        let settings = Arc::clone(&self.settings);
+        let shutdown = self.builder.graceful_shutdown_signal();
+        self.builder = self
+            .builder
+            .listen(format!("pagepipe-{addr}"), listener, move || {
+                let settings = *settings.lock().unwrap_or_else(PoisonError::into_inner);
+                let shutdown = shutdown.clone();
+                let app = factory()
+                    .into_factory()
+                    .map_err(|err| err.into().error_response());
+                let http = HttpService::build()
+                    .keep_alive(settings.keep_alive)
+                    .client_request_timeout(settings.request_timeout)
+                    .client_disconnect_timeout(settings.disconnect_timeout)
+                    // A client that finished sending still gets its
+                    // responses; its pages end at once (`ClientSide`).
+                    .h1_allow_half_closed(true)
+                    .local_addr(addr)
+                    // What `HttpServer` does so that idle kept-alive
+                    // connections close when a graceful stop begins.
+                    .graceful_shutdown_signal(move || {
+                        let shutdown = shutdown.clone();
+                        async move { shutdown.notified().await }
+                    })
+                    .on_connect_ext(|conn: &Conn<TcpStream>, data: &mut Extensions| {
+                        data.insert(conn.client());
+                    })
+                    .h1(map_config(app, |_| AppConfig::default()));
+                fn_service(move |tcp: TcpStream| {
+                    let peer = tcp.peer_addr().ok();
+                    prepare(&tcp, &settings);
+                    std::future::ready(Ok::<_, DispatchError>((
+                        Conn::new(tcp, settings.request_timeout),
+                        peer,
+                    )))
+                })
+                .and_then(http)
+            })?;
+        Ok(self)
+    }
+
+    /// The addresses the server listens on.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Starts the server; await it to run until it stops. Call it within an
+    /// actix system (`#[actix_web::main]`).
+    pub fn run(self) -> actix_web::dev::Server {
+        let grace = self
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .grace;
+        let stopping = self.builder.graceful_shutdown_signal();
+        actix_web::rt::spawn(async move {
+            stopping.notified().await;
+            crate::begin_shutdown(grace.saturating_sub(SHUTDOWN_MARGIN));
+        });
+        self.builder.run()
+    }
+}
+
+/// Socket options for an accepted connection.
+fn prepare(tcp: &TcpStream, settings: &Settings) {
+    if let Err(err) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %err, "TCP_NODELAY could not be set");
+    }
+    #[cfg(feature = "send-timeout")]
+    if let Some(timeout) = settings.send_timeout {
+        drop_stalled_after(tcp, timeout);
+    }
+    #[cfg(not(feature = "send-timeout"))]
+    let _ = settings;
+}
