@@ -3,15 +3,14 @@
 //! connection's first) and the client's end of sending (`FIN`) told to the
 //! pages being written on it, so they end at once and cancel their loaders.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use super::framing::Framing;
@@ -21,28 +20,31 @@ use super::framing::Framing;
 #[derive(Debug, Default)]
 pub(crate) struct ClientSide {
     finished: Cell<bool>,
-    notify: Notify,
+    /// The tasks waiting for it: the connection's own, in practice.
+    waiting: RefCell<Vec<Waker>>,
 }
 
 impl ClientSide {
     /// Marks the client as done sending and wakes every page waiting on it.
     fn finish(&self) {
         if !self.finished.replace(true) {
-            self.notify.notify_waiters();
+            self.waiting.take().into_iter().for_each(Waker::wake);
         }
     }
 
     /// Resolves once the client has finished sending: it went away, or
     /// half-closed the connection after its request.
-    pub(crate) async fn finished(&self) {
-        loop {
-            // Made before the check, so a wake between the two is not lost.
-            let notified = self.notify.notified();
+    pub(crate) fn finished(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
             if self.finished.get() {
-                return;
+                return Poll::Ready(());
             }
-            notified.await;
-        }
+            let mut waiting = self.waiting.borrow_mut();
+            if !waiting.iter().any(|waker| waker.will_wake(cx.waker())) {
+                waiting.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
     }
 }
 

@@ -1,15 +1,12 @@
 //! Where each request head starts and ends on a connection: the request
 //! framing of HTTP/1.1 (RFC 9112 §6), followed byte by byte as the client
 //! sends it, so that every head, not only a connection's first, can be
-//! timed. It mirrors what actix-http accepts; on anything actix would
+//! timed. It frames bodies as actix-http does; on anything actix would
 //! refuse, or that turns the connection into a plain stream (an upgrade,
 //! `CONNECT`), it stops following, since no further head will be read.
 
 /// Most bytes a head may take: actix refuses a longer one.
 const MAX_HEAD: usize = 131_072;
-
-/// Most header fields in a head, as actix parses them.
-const MAX_HEADERS: usize = 96;
 
 /// Follows the requests a client sends on one connection.
 #[derive(Debug, Default)]
@@ -133,18 +130,26 @@ impl Framing {
     }
 
     /// The length of `bytes` up to and including the blank line that ends
-    /// the head, if it is there.
+    /// the head, if it is there. A blank line may begin in an earlier read.
     fn find_end(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (at, byte) in bytes.iter().enumerate() {
-            self.newlines = match (self.newlines, byte) {
-                (Newlines::Lf | Newlines::LfCr, b'\n') => {
-                    self.newlines = Newlines::None;
-                    return Some(at + 1);
-                }
-                (_, b'\n') => Newlines::Lf,
-                (Newlines::Lf, b'\r') => Newlines::LfCr,
-                _ => Newlines::None,
-            };
+        let carried = std::mem::take(&mut self.newlines);
+        match (carried, bytes) {
+            (Newlines::Lf | Newlines::LfCr, [b'\n', ..]) => return Some(1),
+            (Newlines::Lf, [b'\r', b'\n', ..]) => return Some(2),
+            (Newlines::Lf, [b'\r']) => {
+                self.newlines = Newlines::LfCr;
+                return None;
+            }
+            _ => {}
+        }
+        for lf in memchr::memchr_iter(b'\n', bytes) {
+            match (bytes.get(lf + 1), bytes.get(lf + 2)) {
+                (Some(b'\n'), _) => return Some(lf + 2),
+                (Some(b'\r'), Some(b'\n')) => return Some(lf + 3),
+                (Some(b'\r'), None) => self.newlines = Newlines::LfCr,
+                (None, _) => self.newlines = Newlines::Lf,
+                _ => {}
+            }
         }
         None
     }
@@ -226,58 +231,75 @@ enum Parsed {
     Refused,
 }
 
-/// Parses a head as actix does (httparse), and finds how its body is
-/// framed: chunked, by `Content-Length`, or none.
+/// Finds how the body after `head`, a complete head, is framed: chunked, by
+/// `Content-Length`, or none, as actix decides it. Only what decides the
+/// framing is read: a head actix refuses for any other reason ends the
+/// connection anyway, so what follows it does not matter.
 fn parse(head: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Refused,
+    let start = head
+        .iter()
+        .position(|byte| !matches!(byte, b'\r' | b'\n'))
+        .unwrap_or(head.len());
+    let head = &head[start..];
+    if head.is_empty() {
+        return Parsed::Partial;
     }
-    let http_11 = request.version == Some(1);
+    let mut lines = Lines { rest: head };
+    let request_line = lines.next().unwrap_or_default();
+    let method = request_line
+        .split(|byte| *byte == b' ')
+        .next()
+        .unwrap_or_default();
+    let http_11 = request_line.ends_with(b"HTTP/1.1");
     let mut length = None;
     let mut chunked = false;
-    let mut transfer_encoding = false;
-    for field in request.headers.iter() {
-        let value = String::from_utf8_lossy(field.value);
-        let value = value.trim();
-        if field.name.eq_ignore_ascii_case("content-length") {
-            match (length, value.parse::<u64>()) {
-                (None, Ok(len)) if !value.starts_with('+') => length = Some(len),
+    for line in lines {
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return Parsed::Refused;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"content-length") {
+            match (length, std::str::from_utf8(value).map(str::parse::<u64>)) {
+                (None, Ok(Ok(len))) if !value.starts_with(b"+") => length = Some(len),
                 _ => return Parsed::Refused,
             }
-        } else if field.name.eq_ignore_ascii_case("transfer-encoding") {
-            if transfer_encoding || !http_11 {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only one, only `chunked`, only in HTTP/1.1.
+            if chunked || !http_11 || !value.eq_ignore_ascii_case(b"chunked") {
                 return Parsed::Refused;
             }
-            transfer_encoding = true;
-            chunked = value.eq_ignore_ascii_case("chunked");
-            if !chunked {
-                return Parsed::Refused;
-            }
-        } else if field.name.eq_ignore_ascii_case("upgrade")
-            && value.eq_ignore_ascii_case("websocket")
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket")
         {
             // The rest of the connection is the upgraded protocol's.
             return Parsed::Refused;
         }
     }
-    if chunked {
-        return if length.is_some() {
-            Parsed::Refused
-        } else {
-            Parsed::Body(State::Chunked(Chunk::SizeFirst))
-        };
-    }
-    match length {
-        Some(0) | None if request.method == Some("CONNECT") => Parsed::Refused,
-        Some(0) | None => Parsed::Body(State::Head),
-        Some(len) => Parsed::Body(State::Length(len)),
+    match (chunked, length) {
+        (true, None) => Parsed::Body(State::Chunked(Chunk::SizeFirst)),
+        (true, Some(_)) => Parsed::Refused,
+        (false, Some(0) | None) if method == b"CONNECT" => Parsed::Refused,
+        (false, Some(0) | None) => Parsed::Body(State::Head),
+        (false, Some(len)) => Parsed::Body(State::Length(len)),
     }
 }
 
+/// The lines of a head up to its blank line, without their line endings.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let end = memchr::memchr(b'\n', self.rest)?;
+        let line = &self.rest[..end];
+        self.rest = &self.rest[end + 1..];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (!line.is_empty()).then_some(line)
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::Framing;
@@ -369,7 +391,8 @@ mod tests {
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-            b"G\x01T / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
         ] {
             let mut framing = Framing::default();
             framing.feed(head);
