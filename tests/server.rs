@@ -1,7 +1,8 @@
 //! Servers built the way the README says (`pagepipe::Server`, and an actix
 //! `HttpServer` with `configure_server`), over real sockets on 127.0.0.1: a
 //! client that leaves cancels its page's loaders; with `Server`, every
-//! request head is timed and a half-closed client gets whole pages.
+//! request head is timed, pipelined requests of every framing are served,
+//! a half-closed client gets whole pages, and no duration panics.
 
 #![allow(
     clippy::unwrap_used,
@@ -241,4 +242,92 @@ async fn every_request_head_is_timed_after_bodies_of_each_framing() {
         assert!(closed < timeout * 6, "{first}: {closed:?}");
     }
     server.handle.stop(false).await;
+}
+
+/// Sends `request` in pieces of `piece` bytes, a moment apart; returns all
+/// that comes back until the server closes the connection.
+async fn exchange(addr: std::net::SocketAddr, request: &[u8], piece: usize) -> String {
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for part in request.chunks(piece) {
+        client.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+        .await
+        .expect("the server closes after the last response")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[actix_web::test]
+async fn pipelined_requests_of_every_framing_are_answered_in_order() {
+    let server = Running::start(false, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    let requests = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none\
+        POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n\
+        \r\n\
+        POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthree";
+    // All at once, and in pieces that split heads, sizes and bodies.
+    for piece in [requests.len(), 7, 1] {
+        let responses = exchange(server.addr, requests, piece).await;
+        let bodies: Vec<_> = responses
+            .split("HTTP/1.1 200 OK")
+            .skip(1)
+            .map(|response| response.rsplit("\r\n\r\n").next().unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            ["one", "two", "three"],
+            "pieces of {piece}: {responses}"
+        );
+    }
+    server.handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn durations_of_any_size_never_panic_and_zero_turns_the_head_bound_off() {
+    let (tx, _drops) = mpsc::unbounded_channel();
+    for timeout in [Duration::MAX, Duration::ZERO] {
+        let tx = tx.clone();
+        let server = pagepipe::Server::new(move || app(tx.clone()))
+            .workers(1)
+            .request_timeout(timeout)
+            .keep_alive(timeout)
+            .disconnect_timeout(timeout)
+            .shutdown_timeout(u64::MAX)
+            .backlog(u32::MAX)
+            .disable_signals()
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let addr = server.addrs()[0];
+        assert_ne!(addr.port(), 0, "bound to a free port");
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        // A head in pieces, so its deadline is computed.
+        let request =
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        let response = exchange(addr, request, 9).await;
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK"),
+            "{timeout:?}: {response}"
+        );
+        assert!(response.ends_with("\r\n\r\nok"), "{timeout:?}: {response}");
+        handle.stop(false).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_client_that_resets_the_connection_cancels_its_loaders() {
+    let server = Running::start(false, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    let mut client = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut client, "<h1>shell</h1>").await;
+    // With SO_LINGER 0, closing sends a reset, not a FIN.
+    client.set_zero_linger().unwrap();
+    drop(client);
+    server.assert_loader_dropped().await;
 }

@@ -57,9 +57,9 @@ struct Args {
     /// Relay /stream-video from this http:// URL instead of the bundled MP4.
     #[arg(long, value_name = "URL")]
     video_upstream: Option<Upstream>,
-    /// Milliseconds a client has to send a request's head (slowloris guard);
-    /// at least 1000, as the server's clock ticks every 500 ms, and at most
-    /// an hour.
+    /// Milliseconds a client has to send each request head, from its first
+    /// byte (slowloris guard); at least 1000, as the server's clock ticks
+    /// every 500 ms, and at most an hour.
     #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..=MAX_REQUEST_TIMEOUT_MS))]
     request_timeout_ms: u64,
     /// Seconds an idle keep-alive connection stays open (at most a day).

@@ -53,8 +53,8 @@ impl ClientSide {
 pub(crate) struct Conn<T> {
     io: T,
     framing: Framing,
-    /// How long a request head may take from its first byte.
-    head_timeout: Duration,
+    /// How long a request head may take from its first byte, if bounded.
+    head_timeout: Option<Duration>,
     /// The current head's deadline, once a head spans reads.
     timer: Option<Pin<Box<Sleep>>>,
     /// When the current head must have ended, while one is under way.
@@ -65,7 +65,9 @@ pub(crate) struct Conn<T> {
 }
 
 impl<T> Conn<T> {
-    pub(crate) fn new(io: T, head_timeout: Duration) -> Self {
+    /// `io`, each request head on it bounded by `head_timeout` (`None`: not
+    /// bounded).
+    pub(crate) fn new(io: T, head_timeout: Option<Duration>) -> Self {
         Self {
             io,
             framing: Framing::default(),
@@ -88,7 +90,12 @@ impl<T> Conn<T> {
     fn time_head(&mut self, in_head: bool) -> bool {
         match (in_head, self.deadline) {
             (true, None) => {
-                let deadline = Instant::now() + self.head_timeout;
+                let Some(deadline) = self
+                    .head_timeout
+                    .and_then(|timeout| Instant::now().checked_add(timeout))
+                else {
+                    return false;
+                };
                 match &mut self.timer {
                     Some(timer) => timer.as_mut().reset(deadline),
                     None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
@@ -117,7 +124,7 @@ impl<T> Conn<T> {
     /// finishes any response under way and then closes the connection.
     fn give_up_on_head(&mut self) {
         tracing::info!(
-            timeout_ms = self.head_timeout.as_millis(),
+            timeout_ms = self.head_timeout.unwrap_or_default().as_millis(),
             "a request head did not arrive in time; closing the connection"
         );
         self.timed_out = true;
@@ -149,11 +156,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
                 }
                 Poll::Ready(Ok(()))
             }
+            // A reset: actix ends the connection, dropping its pages.
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             Poll::Pending if this.head_expired(cx) => {
                 this.give_up_on_head();
                 Poll::Ready(Ok(()))
             }
-            other => other,
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -200,7 +209,7 @@ mod tests {
 
     fn connection() -> (DuplexStream, Conn<DuplexStream>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        (client, Conn::new(server, TIMEOUT))
+        (client, Conn::new(server, Some(TIMEOUT)))
     }
 
     /// Reads what is there; `None` once the reader was told the input ended.
@@ -259,6 +268,16 @@ mod tests {
         client.write_all(b"world").await.unwrap();
         assert!(read(&mut conn).await.is_some());
         let waited = tokio::time::timeout(TIMEOUT * 10, read(&mut conn)).await;
+        assert!(waited.is_err(), "still reading: {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unbounded_head_is_never_cut() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(server, None);
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(read(&mut conn).await.is_some());
+        let waited = tokio::time::timeout(TIMEOUT * 100, read(&mut conn)).await;
         assert!(waited.is_err(), "still reading: {waited:?}");
     }
 

@@ -42,6 +42,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle connection is kept open between requests by default.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 
+/// The longest any of the server's durations is taken to be: actix adds
+/// them to the clock, which overflows (and panics a worker on every
+/// request) for values near `Duration::MAX`.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The listen backlog of sockets the server binds, by default.
+const DEFAULT_BACKLOG: u32 = 2048;
+
 /// How much sooner than the grace period open pages are asked to end when
 /// a graceful stop begins, so their last bytes leave before it runs out.
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
@@ -55,6 +63,13 @@ struct Settings {
     grace: Duration,
     #[cfg(feature = "send-timeout")]
     send_timeout: Option<Duration>,
+}
+
+impl Settings {
+    /// The head timeout for the connection wrapper: none when zero.
+    fn head_timeout(&self) -> Option<Duration> {
+        (!self.request_timeout.is_zero()).then_some(self.request_timeout)
+    }
 }
 
 /// An HTTP/1.1 server for an actix-web application, built for progressive
@@ -99,6 +114,7 @@ pub struct Server<F, I, S, B> {
     factory: F,
     builder: actix_server::ServerBuilder,
     settings: Arc<Mutex<Settings>>,
+    backlog: u32,
     addrs: Vec<SocketAddr>,
     _app: PhantomData<App<I, S, B>>,
 }
@@ -140,6 +156,7 @@ where
                 #[cfg(feature = "send-timeout")]
                 send_timeout: Some(DEFAULT_SEND_TIMEOUT),
             })),
+            backlog: DEFAULT_BACKLOG,
             addrs: Vec::new(),
             _app: PhantomData,
         }
@@ -151,21 +168,22 @@ where
     }
 
     /// How long each request head may take from its first byte
-    /// ([`DEFAULT_REQUEST_TIMEOUT`]); zero turns the bound off.
+    /// ([`DEFAULT_REQUEST_TIMEOUT`]); zero turns the bound off. This and
+    /// the other durations are taken as a year at most.
     pub fn request_timeout(self, timeout: Duration) -> Self {
-        self.set(|settings| settings.request_timeout = timeout)
+        self.set(|settings| settings.request_timeout = timeout.min(LONGEST))
     }
 
     /// How long an idle connection stays open between requests
     /// ([`DEFAULT_KEEP_ALIVE`]); zero closes it after each response.
     pub fn keep_alive(self, keep_alive: Duration) -> Self {
-        self.set(|settings| settings.keep_alive = keep_alive)
+        self.set(|settings| settings.keep_alive = keep_alive.min(LONGEST))
     }
 
     /// How long a closing connection may take to flush and shut down
     /// (1 s).
     pub fn disconnect_timeout(self, timeout: Duration) -> Self {
-        self.set(|settings| settings.disconnect_timeout = timeout)
+        self.set(|settings| settings.disconnect_timeout = timeout.min(LONGEST))
     }
 
     /// With the `send-timeout` feature: how long sent data may stay
@@ -173,7 +191,7 @@ where
     /// [`DEFAULT_SEND_TIMEOUT`]); `None` leaves it to the kernel.
     #[cfg(feature = "send-timeout")]
     pub fn send_timeout(self, timeout: Option<Duration>) -> Self {
-        self.set(|settings| settings.send_timeout = timeout)
+        self.set(|settings| settings.send_timeout = timeout.map(|timeout| timeout.min(LONGEST)))
     }
 
     /// Worker threads, each running its own copy of the application (the
@@ -190,18 +208,19 @@ where
         self
     }
 
-    /// The listen backlog of sockets bound after this call (2,048 by
-    /// default).
+    /// The listen backlog of the sockets [`bind`](Self::bind) makes after
+    /// this call (2,048 by default).
     pub fn backlog(mut self, backlog: u32) -> Self {
-        self.builder = self.builder.backlog(backlog);
+        self.backlog = backlog;
         self
     }
 
     /// Seconds open responses get to finish once a graceful stop begins
     /// (30 by default); open pages are asked to end half a second sooner.
     pub fn shutdown_timeout(mut self, secs: u64) -> Self {
-        self.builder = self.builder.shutdown_timeout(secs);
-        self.set(|settings| settings.grace = Duration::from_secs(secs))
+        let grace = Duration::from_secs(secs).min(LONGEST);
+        self.builder = self.builder.shutdown_timeout(grace.as_secs());
+        self.set(|settings| settings.grace = grace)
     }
 
     /// Leaves `SIGINT`/`SIGTERM` alone: stop the server through its handle.
@@ -215,7 +234,7 @@ where
         let mut bound = false;
         let mut last_err = None;
         for addr in addrs.to_socket_addrs()? {
-            match TcpListener::bind(addr) {
+            match bind(addr, self.backlog) {
                 Ok(listener) => {
                     self = self.listen(listener)?;
                     bound = true;
@@ -270,7 +289,7 @@ where
                     let peer = tcp.peer_addr().ok();
                     prepare(&tcp, &settings);
                     std::future::ready(Ok::<_, DispatchError>((
-                        Conn::new(tcp, settings.request_timeout),
+                        Conn::new(tcp, settings.head_timeout()),
                         peer,
                     )))
                 })
@@ -299,6 +318,22 @@ where
         });
         self.builder.run()
     }
+}
+
+/// A listening socket on `addr` with `backlog`, its address reusable at
+/// once after a restart.
+fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use rustix::net::{AddressFamily, SocketType, sockopt};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let socket = rustix::net::socket(family, SocketType::STREAM, None)?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(TcpListener::from(socket))
 }
 
 /// Socket options for an accepted connection.
