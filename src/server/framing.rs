@@ -373,6 +373,65 @@ mod tests {
         assert!(one_by_one[stream.len() - 1], "the last head is unfinished");
     }
 
+    /// A request whose body is `body`, framed by length or in chunks of
+    /// `chunk` bytes (with an extension and a trailer); returns it and the
+    /// length of its head.
+    fn request(body: &[u8], chunk: Option<usize>) -> (Vec<u8>, usize) {
+        let mut message = b"POST /x HTTP/1.1\r\nHost: x\r\n".to_vec();
+        match chunk {
+            None => message
+                .extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes()),
+            Some(_) => message.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n"),
+        }
+        let head = message.len();
+        match chunk {
+            None => message.extend_from_slice(body),
+            Some(size) => {
+                for piece in body.chunks(size.max(1)) {
+                    message.extend_from_slice(format!("{:x};e=1\r\n", piece.len()).as_bytes());
+                    message.extend_from_slice(piece);
+                    message.extend_from_slice(b"\r\n");
+                }
+                message.extend_from_slice(b"0\r\nT: 1\r\n\r\n");
+            }
+        }
+        (message, head)
+    }
+
+    proptest::proptest! {
+        /// Bodies that look like heads (blank lines, request lines) and any
+        /// split of the stream: a head is under way exactly within heads.
+        #[test]
+        fn bodies_never_pass_for_heads(
+            bodies in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(&b"\r\nGET / HTTP/1.1:0a"[..]),
+                    0..40,
+                ),
+                1..5,
+            ),
+            chunks in proptest::collection::vec(proptest::option::of(1usize..9), 5),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            let mut stream = Vec::new();
+            let mut expected = Vec::new();
+            for (body, chunk) in bodies.iter().zip(&chunks) {
+                let (message, head) = request(body, *chunk);
+                expected.extend((0..message.len()).map(|at| at + 1 < head));
+                stream.extend_from_slice(&message);
+            }
+            proptest::prop_assert_eq!(&per_byte(&stream), &expected);
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|cut| *cut < stream.len()).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            for (end, in_head) in after_pieces(&stream, &cuts) {
+                if end > 0 {
+                    proptest::prop_assert_eq!(in_head, expected[end - 1]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn blank_lines_between_requests_begin_no_head() {
         let mut framing = Framing::default();
