@@ -47,6 +47,9 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// request) for values near `Duration::MAX`.
 const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
+/// Most worker threads: actix refuses more.
+const MAX_WORKERS: usize = 512;
+
 /// The listen backlog of sockets the server binds, by default.
 const DEFAULT_BACKLOG: u32 = 2048;
 
@@ -195,16 +198,16 @@ where
     }
 
     /// Worker threads, each running its own copy of the application (the
-    /// number of CPUs by default).
+    /// number of CPUs by default; from 1 to 512).
     pub fn workers(mut self, workers: usize) -> Self {
-        self.builder = self.builder.workers(workers);
+        self.builder = self.builder.workers(workers.clamp(1, MAX_WORKERS));
         self
     }
 
-    /// Open connections per worker (25,000 by default); more wait in the
-    /// listen backlog.
+    /// Open connections per worker (25,000 by default; at least 1); more
+    /// wait in the listen backlog.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.builder = self.builder.max_concurrent_connections(max);
+        self.builder = self.builder.max_concurrent_connections(max.max(1));
         self
     }
 
