@@ -332,3 +332,45 @@ async fn a_client_that_resets_the_connection_cancels_its_loaders() {
     drop(client);
     server.assert_loader_dropped().await;
 }
+
+#[actix_web::test]
+async fn on_connect_sees_each_connection_and_hands_its_data_to_requests() {
+    /// What the application finds in every request of a connection.
+    #[derive(Clone)]
+    struct Peer(std::net::SocketAddr);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = pagepipe::Server::new(|| {
+        App::new().route(
+            "/peer",
+            web::get().to(|req: actix_web::HttpRequest| async move {
+                let peer = req.conn_data::<Peer>().map(|peer| peer.0.to_string());
+                HttpResponse::Ok().body(peer.unwrap_or_default())
+            }),
+        )
+    })
+    .on_connect(|conn, data| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            data.insert(Peer(tcp.peer_addr().unwrap()));
+        }
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let local = client.local_addr().unwrap().to_string();
+    client
+        .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    client.read_to_string(&mut out).await.unwrap();
+    assert!(out.ends_with(&format!("\r\n\r\n{local}")), "{out}");
+    handle.stop(false).await;
+}

@@ -79,6 +79,11 @@ impl<T> Conn<T> {
         }
     }
 
+    /// The connection itself.
+    pub(crate) fn io(&self) -> &T {
+        &self.io
+    }
+
     /// The client's side of this connection, for its requests.
     pub(crate) fn client(&self) -> Rc<ClientSide> {
         Rc::clone(&self.client)

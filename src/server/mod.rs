@@ -10,6 +10,7 @@ mod configure;
 mod conn;
 mod framing;
 
+use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -56,6 +57,9 @@ const DEFAULT_BACKLOG: u32 = 2048;
 /// How much sooner than the grace period open pages are asked to end when
 /// a graceful stop begins, so their last bytes leave before it runs out.
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
+
+/// A callback for each new connection.
+type OnConnect = Arc<dyn Fn(&dyn Any, &mut Extensions) + Send + Sync>;
 
 /// The settings each worker reads when it starts.
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +122,7 @@ pub struct Server<F, I, S, B> {
     builder: actix_server::ServerBuilder,
     settings: Arc<Mutex<Settings>>,
     backlog: u32,
+    on_connect: Option<OnConnect>,
     addrs: Vec<SocketAddr>,
     _app: PhantomData<App<I, S, B>>,
 }
@@ -160,6 +165,7 @@ where
                 send_timeout: Some(DEFAULT_SEND_TIMEOUT),
             })),
             backlog: DEFAULT_BACKLOG,
+            on_connect: None,
             addrs: Vec::new(),
             _app: PhantomData,
         }
@@ -226,6 +232,18 @@ where
         self.set(|settings| settings.grace = grace)
     }
 
+    /// Calls `on_connect` with each new connection (the `TcpStream`, as
+    /// `&dyn Any`) and the data its requests will find in
+    /// `HttpRequest::conn_data`, as `HttpServer::on_connect` does, for
+    /// listeners bound after this call.
+    pub fn on_connect<C>(mut self, on_connect: C) -> Self
+    where
+        C: Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static,
+    {
+        self.on_connect = Some(Arc::new(on_connect));
+        self
+    }
+
     /// Leaves `SIGINT`/`SIGTERM` alone: stop the server through its handle.
     pub fn disable_signals(mut self) -> Self {
         self.builder = self.builder.disable_signals();
@@ -261,6 +279,7 @@ where
         self.addrs.push(addr);
         let factory = self.factory.clone();
         let settings = Arc::clone(&self.settings);
+        let on_connect = self.on_connect.clone();
         let shutdown = self.builder.graceful_shutdown_signal();
         self.builder = self
             .builder
@@ -284,8 +303,14 @@ where
                         let shutdown = shutdown.clone();
                         async move { shutdown.notified().await }
                     })
-                    .on_connect_ext(|conn: &Conn<TcpStream>, data: &mut Extensions| {
-                        data.insert(conn.client());
+                    .on_connect_ext({
+                        let on_connect = on_connect.clone();
+                        move |conn: &Conn<TcpStream>, data: &mut Extensions| {
+                            data.insert(conn.client());
+                            if let Some(on_connect) = &on_connect {
+                                on_connect(conn.io(), data);
+                            }
+                        }
                     })
                     .h1(map_config(app, |_| AppConfig::default()));
                 fn_service(move |tcp: TcpStream| {
