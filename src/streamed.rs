@@ -125,11 +125,11 @@ impl Streamed {
         if !self.ends_with_client || self.length.is_some() {
             return self;
         }
-        let Some(client) = req.conn_data::<Rc<ClientSide>>().cloned() else {
+        if req.conn_data::<Rc<ClientSide>>().is_none() {
             return self;
-        };
+        }
         if let Body::Stream(body) = self.body {
-            let finished = async move { client.finished().await };
+            let finished = crate::client_finished(req);
             self.body = Body::Stream(body.take_until(finished).boxed_local());
         }
         self

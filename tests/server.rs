@@ -77,6 +77,17 @@ fn app(
             }),
         )
         .route(
+            "/work",
+            web::get().to(|req: actix_web::HttpRequest| async move {
+                tokio::select! {
+                    () = std::future::pending::<()>() => HttpResponse::Ok().finish(),
+                    () = pagepipe::client_finished(&req) => {
+                        HttpResponse::Ok().body("stopped: the client finished sending")
+                    }
+                }
+            }),
+        )
+        .route(
             "/echo",
             web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
         )
@@ -373,4 +384,25 @@ async fn on_connect_sees_each_connection_and_hands_its_data_to_requests() {
     client.read_to_string(&mut out).await.unwrap();
     assert!(out.ends_with(&format!("\r\n\r\n{local}")), "{out}");
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_handler_learns_that_its_client_finished_sending() {
+    let server = Running::start(false, pagepipe::DEFAULT_REQUEST_TIMEOUT);
+    let mut client = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    client
+        .write_all(b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    client.shutdown().await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut out))
+        .await
+        .expect("the handler stops at once")
+        .unwrap();
+    assert!(
+        out.ends_with("stopped: the client finished sending"),
+        "{out}"
+    );
+    server.handle.stop(false).await;
 }

@@ -15,6 +15,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,10 +23,10 @@ use actix_http::{HttpService, Request, error::DispatchError};
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config,
 };
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Extensions, Response};
 use actix_web::rt::net::TcpStream;
+use actix_web::{Error, HttpRequest};
 
 #[cfg(feature = "send-timeout")]
 pub use configure::drop_stalled_after;
@@ -107,7 +108,7 @@ impl Settings {
 ///   half-closed client (`nc -N`) gets whole responses. A
 ///   [`Streamed`](crate::Streamed) body without a length (a feed) ends
 ///   between two chunks. Other handlers run on, as in actix, until their
-///   response cannot be written;
+///   response cannot be written, unless they stop on [`client_finished`];
 /// - when a graceful stop begins (a signal, or `ServerHandle::stop(true)`),
 ///   open pages are asked to end ([`begin_shutdown`](crate::begin_shutdown))
 ///   half a second before the [grace period](Self::shutdown_timeout) does;
@@ -345,6 +346,32 @@ where
             crate::begin_shutdown(grace.saturating_sub(SHUTDOWN_MARGIN));
         });
         self.builder.run()
+    }
+}
+
+/// Resolves once the client of `req` has finished sending: it went away,
+/// or half-closed the connection after its request. For work of a handler
+/// that should stop then, as pages and feeds do; never resolves unless
+/// [`Server`] serves the request.
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse};
+///
+/// async fn report(req: HttpRequest) -> HttpResponse {
+///     tokio::select! {
+///         body = build_report() => HttpResponse::Ok().body(body),
+///         () = pagepipe::client_finished(&req) => HttpResponse::NoContent().finish(),
+///     }
+/// }
+/// # async fn build_report() -> String { String::new() }
+/// ```
+pub fn client_finished(req: &HttpRequest) -> impl Future<Output = ()> + 'static {
+    let client = req.conn_data::<Rc<ClientSide>>().cloned();
+    async move {
+        match client {
+            Some(client) => client.finished().await,
+            None => std::future::pending().await,
+        }
     }
 }
 
