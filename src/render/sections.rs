@@ -305,13 +305,7 @@ impl Sections {
                 .map_or(self.deadline, |ends_by| ends_by.min(self.deadline));
             let shutdown = &mut self.shutdown;
             let next = tokio::time::timeout_at(ends_by, self.pending.next());
-            let client = self.client.clone();
-            let client_finished = async move {
-                match client {
-                    Some(client) => client.finished().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let client_finished = ClientSide::finished_or_never(self.client.clone());
             let outcome = tokio::select! {
                 outcome = next => outcome,
                 // A shutdown began: wait again, for the sooner deadline.

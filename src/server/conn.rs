@@ -32,6 +32,15 @@ impl ClientSide {
         }
     }
 
+    /// Resolves once `client` has finished sending; never without one (a
+    /// request that pagepipe's server did not accept).
+    pub(crate) async fn finished_or_never(client: Option<Rc<Self>>) {
+        match client {
+            Some(client) => client.finished().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Resolves once the client has finished sending: it went away, or
     /// half-closed the connection after its request.
     pub(crate) fn finished(&self) -> impl Future<Output = ()> + '_ {

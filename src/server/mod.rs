@@ -366,13 +366,7 @@ where
 /// # async fn build_report() -> String { String::new() }
 /// ```
 pub fn client_finished(req: &HttpRequest) -> impl Future<Output = ()> + 'static {
-    let client = req.conn_data::<Rc<ClientSide>>().cloned();
-    async move {
-        match client {
-            Some(client) => client.finished().await,
-            None => std::future::pending().await,
-        }
-    }
+    ClientSide::finished_or_never(req.conn_data::<Rc<ClientSide>>().cloned())
 }
 
 /// A listening socket on `addr` with `backlog`, its address reusable at
