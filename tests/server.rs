@@ -361,15 +361,16 @@ async fn on_connect_sees_each_connection_and_hands_its_data_to_requests() {
             }),
         )
     })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    // Like every setting, it applies whenever it is set before `run`.
     .on_connect(|conn, data| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
             data.insert(Peer(tcp.peer_addr().unwrap()));
         }
     })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
     .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);

@@ -59,11 +59,21 @@ const DEFAULT_BACKLOG: u32 = 2048;
 /// a graceful stop begins, so their last bytes leave before it runs out.
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
 
-/// A callback for each new connection.
-type OnConnect = Arc<dyn Fn(&dyn Any, &mut Extensions) + Send + Sync>;
+/// What `on_connect` calls with each new connection.
+type ConnectFn = dyn Fn(&dyn Any, &mut Extensions) + Send + Sync;
 
-/// The settings each worker reads when it starts.
-#[derive(Debug, Clone, Copy)]
+/// A callback for each new connection.
+#[derive(Clone)]
+struct OnConnect(Arc<ConnectFn>);
+
+impl fmt::Debug for OnConnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnConnect")
+    }
+}
+
+/// The settings each worker reads when it starts, whenever they were set.
+#[derive(Debug, Clone)]
 struct Settings {
     request_timeout: Duration,
     keep_alive: Duration,
@@ -71,6 +81,7 @@ struct Settings {
     grace: Duration,
     #[cfg(feature = "send-timeout")]
     send_timeout: Option<Duration>,
+    on_connect: Option<OnConnect>,
 }
 
 impl Settings {
@@ -123,7 +134,6 @@ pub struct Server<F, I, S, B> {
     builder: actix_server::ServerBuilder,
     settings: Arc<Mutex<Settings>>,
     backlog: u32,
-    on_connect: Option<OnConnect>,
     addrs: Vec<SocketAddr>,
     _app: PhantomData<App<I, S, B>>,
 }
@@ -164,9 +174,9 @@ where
                 grace: Duration::from_secs(30),
                 #[cfg(feature = "send-timeout")]
                 send_timeout: Some(DEFAULT_SEND_TIMEOUT),
+                on_connect: None,
             })),
             backlog: DEFAULT_BACKLOG,
-            on_connect: None,
             addrs: Vec::new(),
             _app: PhantomData,
         }
@@ -235,14 +245,12 @@ where
 
     /// Calls `on_connect` with each new connection (the `TcpStream`, as
     /// `&dyn Any`) and the data its requests will find in
-    /// `HttpRequest::conn_data`, as `HttpServer::on_connect` does, for
-    /// listeners bound after this call.
-    pub fn on_connect<C>(mut self, on_connect: C) -> Self
+    /// `HttpRequest::conn_data`, as `HttpServer::on_connect` does.
+    pub fn on_connect<C>(self, on_connect: C) -> Self
     where
         C: Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static,
     {
-        self.on_connect = Some(Arc::new(on_connect));
-        self
+        self.set(|settings| settings.on_connect = Some(OnConnect(Arc::new(on_connect))))
     }
 
     /// Leaves `SIGINT`/`SIGTERM` alone: stop the server through its handle.
@@ -280,12 +288,14 @@ where
         self.addrs.push(addr);
         let factory = self.factory.clone();
         let settings = Arc::clone(&self.settings);
-        let on_connect = self.on_connect.clone();
         let shutdown = self.builder.graceful_shutdown_signal();
         self.builder = self
             .builder
             .listen(format!("pagepipe-{addr}"), listener, move || {
-                let settings = *settings.lock().unwrap_or_else(PoisonError::into_inner);
+                let settings = settings
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
                 let shutdown = shutdown.clone();
                 let app = factory()
                     .into_factory()
@@ -305,10 +315,10 @@ where
                         async move { shutdown.notified().await }
                     })
                     .on_connect_ext({
-                        let on_connect = on_connect.clone();
+                        let on_connect = settings.on_connect.clone();
                         move |conn: &Conn<TcpStream>, data: &mut Extensions| {
                             data.insert(conn.client());
-                            if let Some(on_connect) = &on_connect {
+                            if let Some(OnConnect(on_connect)) = &on_connect {
                                 on_connect(conn.io(), data);
                             }
                         }
