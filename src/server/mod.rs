@@ -382,13 +382,14 @@ pub fn client_finished(req: &HttpRequest) -> impl Future<Output = ()> + 'static 
 /// A listening socket on `addr` with `backlog`, its address reusable at
 /// once after a restart.
 fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    use rustix::net::{AddressFamily, SocketType, sockopt};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
     let family = if addr.is_ipv4() {
         AddressFamily::INET
     } else {
         AddressFamily::INET6
     };
-    let socket = rustix::net::socket(family, SocketType::STREAM, None)?;
+    // Not inherited by processes the application starts, as std's sockets.
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     sockopt::set_socket_reuseaddr(&socket, true)?;
     rustix::net::bind(&socket, &addr)?;
     rustix::net::listen(&socket, i32::try_from(backlog).unwrap_or(i32::MAX))?;
