@@ -253,6 +253,7 @@ fn parse(head: &[u8]) -> Parsed {
     let http_11 = request_line.ends_with(b"HTTP/1.1");
     let mut length = None;
     let mut chunked = false;
+    let mut websocket = false;
     for line in lines {
         let Some(colon) = memchr::memchr(b':', line) else {
             return Parsed::Refused;
@@ -271,13 +272,15 @@ fn parse(head: &[u8]) -> Parsed {
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket")
         {
-            // The rest of the connection is the upgraded protocol's.
-            return Parsed::Refused;
+            websocket = true;
         }
     }
+    // In actix's order: chunks, then an upgrade (the rest of the connection
+    // is the upgraded protocol's), then the length.
     match (chunked, length) {
         (true, None) => Parsed::Body(State::Chunked(Chunk::SizeFirst)),
         (true, Some(_)) => Parsed::Refused,
+        (false, _) if websocket => Parsed::Refused,
         (false, Some(0) | None) if method == b"CONNECT" => Parsed::Refused,
         (false, Some(0) | None) => Parsed::Body(State::Head),
         (false, Some(len)) => Parsed::Body(State::Length(len)),
@@ -457,6 +460,20 @@ mod tests {
             framing.feed(head);
             assert!(!framing.feed(b"GET / HTTP/1.1\r\n"), "{:?}", String::from_utf8_lossy(head));
         }
+    }
+
+    #[test]
+    fn a_chunked_body_is_followed_even_with_an_upgrade_header() {
+        // actix reads the chunks, then the next head: so must the timer.
+        let mut framing = Framing::default();
+        framing.feed(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert!(!framing.feed(b"0\r\n\r\n"));
+        assert!(
+            framing.feed(b"GET / HTTP/1.1\r\n"),
+            "the next head is timed"
+        );
     }
 
     #[test]
