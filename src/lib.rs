@@ -59,10 +59,12 @@
 //! - `server`: [`Server`], an HTTP/1.1 server for an actix `App` that
 //!   times every request head and ends a page when its client finishes
 //!   sending; [`configure_server`], the nearest an actix `HttpServer` comes;
-//!   `shutdown`: [`begin_shutdown`], open pages end complete.
+//!   `shutdown`: [`begin_shutdown`], open pages end complete; `client`:
+//!   whether a connection's client finished sending, for pages and streams.
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`guide`]: adding a section to a page, step by step.
 
+mod client;
 mod csp;
 mod encoding;
 mod error;

@@ -158,7 +158,7 @@ pub struct Page {
     pub(crate) status: StatusCode,
     /// The client's side of the connection the page is written on, when
     /// pagepipe's [`Server`](crate::Server) serves it.
-    pub(crate) client: Option<std::rc::Rc<crate::server::ClientSide>>,
+    pub(crate) client: Option<std::rc::Rc<crate::client::ClientSide>>,
 }
 
 impl Page {

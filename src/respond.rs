@@ -7,11 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::
 
 use std::rc::Rc;
 
+use crate::client::ClientSide;
 use crate::error::Error;
 use crate::mode::Mode;
 use crate::page::{Page, Preload};
 use crate::render::{Body, collect, render};
-use crate::server::ClientSide;
 use crate::streamed::Streamed;
 
 /// A page rendered for one request: its mode, body, and the head of its

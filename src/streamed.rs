@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
 
+use crate::client::ClientSide;
 use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
-use crate::server::ClientSide;
 
 /// A response whose body is a stream of bytes.
 ///

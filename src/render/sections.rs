@@ -14,10 +14,10 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
+use crate::client::ClientSide;
 use crate::error::Error;
 use crate::page::Fragment;
 use crate::section::{BoxError, ErrorMarkup, Failure, FailureKind, PublicError};
-use crate::server::ClientSide;
 use crate::wire;
 
 /// A piece of rendered markup in document order.

@@ -3,59 +3,17 @@
 //! connection's first) and the client's end of sending (`FIN`) told to the
 //! pages being written on it, so they end at once and cancel their loaders.
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::framing::Framing;
-
-/// Whether the client has finished sending on a connection, for the pages
-/// written on it (in the requests' connection data).
-#[derive(Debug, Default)]
-pub(crate) struct ClientSide {
-    finished: Cell<bool>,
-    /// The tasks waiting for it: the connection's own, in practice.
-    waiting: RefCell<Vec<Waker>>,
-}
-
-impl ClientSide {
-    /// Marks the client as done sending and wakes every page waiting on it.
-    fn finish(&self) {
-        if !self.finished.replace(true) {
-            self.waiting.take().into_iter().for_each(Waker::wake);
-        }
-    }
-
-    /// Resolves once `client` has finished sending; never without one (a
-    /// request that pagepipe's server did not accept).
-    pub(crate) async fn finished_or_never(client: Option<Rc<Self>>) {
-        match client {
-            Some(client) => client.finished().await,
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Resolves once the client has finished sending: it went away, or
-    /// half-closed the connection after its request.
-    pub(crate) fn finished(&self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(|cx| {
-            if self.finished.get() {
-                return Poll::Ready(());
-            }
-            let mut waiting = self.waiting.borrow_mut();
-            if !waiting.iter().any(|waker| waker.will_wake(cx.waker())) {
-                waiting.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-    }
-}
+use crate::client::ClientSide;
 
 /// A client connection whose request heads are each bounded in time.
 #[derive(Debug)]

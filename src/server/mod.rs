@@ -31,8 +31,9 @@ use actix_web::{Error, HttpRequest};
 #[cfg(feature = "send-timeout")]
 pub use configure::drop_stalled_after;
 pub use configure::{DEFAULT_SEND_TIMEOUT, configure_server};
-pub(crate) use conn::ClientSide;
 use conn::Conn;
+
+use crate::client::ClientSide;
 
 /// The application types a [`Server`] runs, as `fn` pointers so the
 /// server stays `Send` whatever they are.
