@@ -1,11 +1,11 @@
 //! The one place a [`Page`] becomes an HTTP response: the mode for the
 //! request, the rendered body, and the [`Streamed`] responder around it.
 
+use std::rc::Rc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
-
-use std::rc::Rc;
 
 use crate::client::ClientSide;
 use crate::error::Error;
