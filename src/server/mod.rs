@@ -123,7 +123,9 @@ impl Settings {
 ///   response cannot be written, unless they stop on [`client_finished`];
 /// - when a graceful stop begins (a signal, or `ServerHandle::stop(true)`),
 ///   open pages are asked to end ([`begin_shutdown`](crate::begin_shutdown))
-///   half a second before the [grace period](Self::shutdown_timeout) does;
+///   half a second before the [grace period](Self::shutdown_timeout) does
+///   (process-wide: with several servers in one process, the pages of all
+///   of them end);
 /// - `TCP_NODELAY` on every connection, so a section's chunk leaves at once
 ///   (no Nagle delay); with the `send-timeout` feature, a client that stops
 ///   reading is dropped after [`DEFAULT_SEND_TIMEOUT`].
