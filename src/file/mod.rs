@@ -181,10 +181,10 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
     let vary = wanted.coding.is_some() && encoding::compressible(&content_type);
     if let Some((coding, compression)) = wanted.coding
         && vary
-        && metadata.len() >= cache::MIN_FILE
     {
+        // Refused whatever its size, as a small complete `Streamed` body is.
         let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
-        if coding != Coding::Identity {
+        if coding != Coding::Identity && metadata.len() >= cache::MIN_FILE {
             let compressed = sibling(root, &relative, coding, &content_type).or_else(|| {
                 // Keyed by the path asked for: the ETag tells versions apart.
                 let bytes = compression.cache().get(
