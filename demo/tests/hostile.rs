@@ -84,23 +84,31 @@ async fn trickle_after(server: &Server, first: &[u8], trickle: &[u8], every: Dur
 #[tokio::test]
 async fn every_request_head_on_a_connection_is_timed_out_not_only_the_first() {
     let server = Server::start_with(&["--request-timeout-ms", "1000"], &[]);
-    let trickle =
+    let head =
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    // Blank lines before a request line are ignored, and timed the same.
+    let blank_lines = b"\r\n".repeat(24);
     // 48 bytes at one per 150 ms would take 7 s. (Heads after request
     // bodies are tested in the library's tests/server.rs: the demo closes
     // a connection after a request with a body.)
-    let took = trickle_after(
-        &server,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-        trickle,
-        Duration::from_millis(150),
-    )
-    .await;
-    assert!(
-        took >= Duration::from_millis(900),
-        "closed early, after {took:?}"
-    );
-    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    for trickle in [&head[..], &blank_lines] {
+        let took = trickle_after(
+            &server,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            trickle,
+            Duration::from_millis(150),
+        )
+        .await;
+        let what = String::from_utf8_lossy(&trickle[..4]);
+        assert!(
+            took >= Duration::from_millis(900),
+            "{what:?}…: closed early, after {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(4),
+            "{what:?}…: closed after {took:?}"
+        );
+    }
 }
 
 /// The body of a response with head `head`, its chunks joined if chunked;

@@ -12,7 +12,10 @@ const MAX_HEAD: usize = 131_072;
 #[derive(Debug, Default)]
 pub(crate) struct Framing {
     state: State,
-    /// The start of a head that did not arrive in one read.
+    /// Blank lines, or the start of a head, arrived: a head is under way.
+    begun: bool,
+    /// The start of a head that did not arrive in one read, from its
+    /// request line.
     partial: Vec<u8>,
     /// How far the end of the current head has been looked for.
     newlines: Newlines,
@@ -67,15 +70,13 @@ impl Framing {
             bytes = match self.state {
                 State::Head => self.head(bytes),
                 State::Length(left) => {
-                    let taken =
-                        usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
-                    let left = left - taken as u64;
+                    let (left, rest) = skip(left, bytes);
                     self.state = if left == 0 {
                         State::Head
                     } else {
                         State::Length(left)
                     };
-                    &bytes[taken..]
+                    rest
                 }
                 State::Chunked(chunk) => self.chunked(chunk, bytes),
                 State::Done => return false,
@@ -84,18 +85,27 @@ impl Framing {
         self.in_head()
     }
 
-    /// Whether a head has begun and not ended. Blank lines between requests
-    /// (which servers ignore) do not begin one.
+    /// Whether a head has begun and not ended. Blank lines before a request
+    /// line count: a server ignores them (RFC 9112 §2.2), but a client
+    /// trickling them must not hold its connection untimed.
     pub(crate) fn in_head(&self) -> bool {
-        self.state == State::Head
-            && self
-                .partial
-                .iter()
-                .any(|byte| !matches!(byte, b'\r' | b'\n'))
+        self.state == State::Head && self.begun
     }
 
     /// Reads head bytes until the head ends; returns what follows it.
-    fn head<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+    fn head<'a>(&mut self, mut bytes: &'a [u8]) -> &'a [u8] {
+        self.begun = true;
+        if self.partial.is_empty() {
+            // Blank lines before the request line are skipped, not kept.
+            let blank = bytes
+                .iter()
+                .take_while(|byte| matches!(byte, b'\r' | b'\n'))
+                .count();
+            bytes = &bytes[blank..];
+            if bytes.is_empty() {
+                return bytes;
+            }
+        }
         let before = self.partial.len();
         let Some(end) = self.find_end(bytes) else {
             if before + bytes.len() > MAX_HEAD {
@@ -114,17 +124,12 @@ impl Framing {
             parse(&self.partial)
         };
         match parsed {
-            Parsed::Body(state) => {
+            Some(state) => {
                 self.partial.clear();
+                self.begun = false;
                 self.state = state;
             }
-            // Only blank lines so far: the head is still to come.
-            Parsed::Partial => {
-                if self.partial.is_empty() {
-                    self.partial.extend_from_slice(&bytes[..end]);
-                }
-            }
-            Parsed::Refused => self.finish(),
+            None => self.finish(),
         }
         &bytes[end..]
     }
@@ -157,21 +162,20 @@ impl Framing {
     /// Follows a chunked body; returns what follows it.
     fn chunked<'a>(&mut self, chunk: Chunk, bytes: &'a [u8]) -> &'a [u8] {
         if let Chunk::Data(left) = chunk {
-            let taken = usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
-            let left = left - taken as u64;
+            let (left, rest) = skip(left, bytes);
             self.state = State::Chunked(if left == 0 {
                 Chunk::DataCr
             } else {
                 Chunk::Data(left)
             });
-            return &bytes[taken..];
+            return rest;
         }
         let byte = bytes[0];
+        let digit = hex(byte);
         let next = match (chunk, byte) {
-            (Chunk::SizeFirst, _) => hex(byte).map(|digit| Chunk::Size(u64::from(digit))),
-            (Chunk::Size(size), _) if hex(byte).is_some() => size
-                .checked_mul(16)
-                .and_then(|size| size.checked_add(u64::from(hex(byte).unwrap_or(0))))
+            (Chunk::SizeFirst, _) => digit.map(|digit| Chunk::Size(u64::from(digit))),
+            (Chunk::Size(size), _) if digit.is_some() => digit
+                .and_then(|digit| size.checked_mul(16)?.checked_add(u64::from(digit)))
                 .map(Chunk::Size),
             (Chunk::Size(size) | Chunk::SizeSpace(size), b' ' | b'\t') => {
                 Some(Chunk::SizeSpace(size))
@@ -214,6 +218,13 @@ impl Framing {
     }
 }
 
+/// Skips up to `left` bytes of a body in `bytes`: how many are left after
+/// them, and what follows.
+fn skip(left: u64, bytes: &[u8]) -> (u64, &[u8]) {
+    let taken = usize::try_from(left).map_or(bytes.len(), |left| left.min(bytes.len()));
+    (left - taken as u64, &bytes[taken..])
+}
+
 /// The value of a hexadecimal digit.
 fn hex(byte: u8) -> Option<u8> {
     (byte as char)
@@ -221,29 +232,13 @@ fn hex(byte: u8) -> Option<u8> {
         .and_then(|digit| u8::try_from(digit).ok())
 }
 
-/// What a complete head says about what follows it.
-enum Parsed {
-    /// What follows: a body, or the next head.
-    Body(State),
-    /// Only blank lines: no head yet.
-    Partial,
-    /// A head actix refuses, or after which it reads no other.
-    Refused,
-}
-
-/// Finds how the body after `head`, a complete head, is framed: chunked, by
-/// `Content-Length`, or none, as actix decides it. Only what decides the
-/// framing is read: a head actix refuses for any other reason ends the
-/// connection anyway, so what follows it does not matter.
-fn parse(head: &[u8]) -> Parsed {
-    let start = head
-        .iter()
-        .position(|byte| !matches!(byte, b'\r' | b'\n'))
-        .unwrap_or(head.len());
-    let head = &head[start..];
-    if head.is_empty() {
-        return Parsed::Partial;
-    }
+/// What follows `head`, a complete head from its request line: a body
+/// framed as actix frames it (chunked, by `Content-Length`, or none, then
+/// the next head), or `None` for a head actix refuses or after which it
+/// reads no other. Only what decides the framing is read: a head actix
+/// refuses for any other reason ends the connection anyway, so what
+/// follows it does not matter.
+fn parse(head: &[u8]) -> Option<State> {
     let mut lines = Lines { rest: head };
     let request_line = lines.next().unwrap_or_default();
     let method = request_line
@@ -255,19 +250,17 @@ fn parse(head: &[u8]) -> Parsed {
     let mut chunked = false;
     let mut websocket = false;
     for line in lines {
-        let Some(colon) = memchr::memchr(b':', line) else {
-            return Parsed::Refused;
-        };
+        let colon = memchr::memchr(b':', line)?;
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"content-length") {
             match (length, std::str::from_utf8(value).map(str::parse::<u64>)) {
                 (None, Ok(Ok(len))) if !value.starts_with(b"+") => length = Some(len),
-                _ => return Parsed::Refused,
+                _ => return None,
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only one, only `chunked`, only in HTTP/1.1.
             if chunked || !http_11 || !value.eq_ignore_ascii_case(b"chunked") {
-                return Parsed::Refused;
+                return None;
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket")
@@ -278,12 +271,12 @@ fn parse(head: &[u8]) -> Parsed {
     // In actix's order: chunks, then an upgrade (the rest of the connection
     // is the upgraded protocol's), then the length.
     match (chunked, length) {
-        (true, None) => Parsed::Body(State::Chunked(Chunk::SizeFirst)),
-        (true, Some(_)) => Parsed::Refused,
-        (false, _) if websocket => Parsed::Refused,
-        (false, Some(0) | None) if method == b"CONNECT" => Parsed::Refused,
-        (false, Some(0) | None) => Parsed::Body(State::Head),
-        (false, Some(len)) => Parsed::Body(State::Length(len)),
+        (true, None) => Some(State::Chunked(Chunk::SizeFirst)),
+        (true, Some(_)) => None,
+        (false, _) if websocket => None,
+        (false, Some(0) | None) if method == b"CONNECT" => None,
+        (false, Some(0) | None) => Some(State::Head),
+        (false, Some(len)) => Some(State::Length(len)),
     }
 }
 
@@ -303,6 +296,7 @@ impl<'a> Iterator for Lines<'a> {
         (!line.is_empty()).then_some(line)
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::Framing;
@@ -436,10 +430,13 @@ mod tests {
     }
 
     #[test]
-    fn blank_lines_between_requests_begin_no_head() {
+    fn blank_lines_before_a_request_line_are_head_time_and_are_not_kept() {
         let mut framing = Framing::default();
-        assert!(!framing.feed(b"\r\n"));
-        assert!(!framing.feed(b"\r\n\r\n"));
+        assert!(!framing.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        // A stray line end, then nothing: timed, as a trickled head is.
+        assert!(framing.feed(b"\r\n"));
+        assert!(framing.feed(b"\r\n\r\n\n"));
+        assert!(framing.partial.is_empty(), "nothing kept of them");
         assert!(framing.feed(b"GET / HTTP/1.1\r\n"));
         assert!(!framing.feed(b"Host: x\r\n\r\n"));
     }
