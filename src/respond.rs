@@ -1,17 +1,15 @@
 //! The one place a [`Page`] becomes an HTTP response: the mode for the
 //! request, the rendered body, and the [`Streamed`] responder around it.
 
-use std::rc::Rc;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
 
-use crate::client::ClientSide;
 use crate::error::Error;
 use crate::mode::Mode;
 use crate::page::{Page, Preload};
 use crate::render::{Body, collect, render};
+use crate::server::client_side;
 use crate::streamed::Streamed;
 
 /// A page rendered for one request: its mode, body, and the head of its
@@ -84,7 +82,7 @@ impl Page {
             headers,
         };
         let mode = self.mode_for(req);
-        self.client = req.conn_data::<Rc<ClientSide>>().cloned();
+        self.client = client_side(req);
         let body = render(self, mode)?;
         Ok(Rendered { mode, body, head })
     }

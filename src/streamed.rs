@@ -4,7 +4,6 @@
 //! when its type is compressible.
 
 use std::io;
-use std::rc::Rc;
 
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -14,8 +13,8 @@ use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
 
-use crate::client::ClientSide;
 use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
+use crate::server::client_side;
 
 /// A response whose body is a stream of bytes.
 ///
@@ -125,11 +124,11 @@ impl Streamed {
         if !self.ends_with_client || self.length.is_some() {
             return self;
         }
-        if req.conn_data::<Rc<ClientSide>>().is_none() {
+        let Some(client) = client_side(req) else {
             return self;
-        }
+        };
         if let Body::Stream(body) = self.body {
-            let finished = crate::client_finished(req);
+            let finished = async move { client.finished().await };
             self.body = Body::Stream(body.take_until(finished).boxed_local());
         }
         self
