@@ -65,6 +65,7 @@
 //! - [`guide`]: adding a section to a page, step by step.
 
 mod client;
+mod clock;
 mod csp;
 mod encoding;
 mod error;
@@ -96,7 +97,8 @@ pub use file::Files;
 pub use file::serve_file;
 pub use mode::{Mode, ParseModeError};
 pub use page::{
-    DEFAULT_DEADLINE, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page, Preload, Slot, slot,
+    DEFAULT_DEADLINE, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page,
+    Preload, Slot, slot,
 };
 #[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};

@@ -21,6 +21,11 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// [`Page::max_sections`] says otherwise.
 pub const DEFAULT_MAX_SECTIONS: usize = 1024;
 
+/// How many bytes of markup a streamed page may hold for its client, in
+/// sections resolved but not yet written, unless [`Page::max_held_bytes`]
+/// says otherwise.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 1024 * 1024;
+
 /// Rendered markup that may hold slots for deferred sections: a page's shell,
 /// or a section's content with sections of its own nested inside.
 ///
@@ -155,6 +160,7 @@ pub struct Page {
     pub(crate) deadline: Duration,
     pub(crate) shell_budget: Duration,
     pub(crate) max_sections: usize,
+    pub(crate) max_held_bytes: usize,
     pub(crate) status: StatusCode,
     /// The client's side of the connection the page is written on, when
     /// pagepipe's [`Server`](crate::Server) serves it.
@@ -174,6 +180,7 @@ impl Page {
             deadline: DEFAULT_DEADLINE,
             shell_budget: Duration::ZERO,
             max_sections: DEFAULT_MAX_SECTIONS,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             status: StatusCode::OK,
             client: None,
         }
@@ -271,6 +278,25 @@ impl Page {
     /// would pass it shows its error markup.
     pub fn max_sections(mut self, max: usize) -> Self {
         self.max_sections = max;
+        self
+    }
+
+    /// The most bytes of markup the page holds for its client in sections
+    /// that resolved but cannot be written yet ([`DEFAULT_MAX_HELD_BYTES`]).
+    ///
+    /// A streamed page is written in pieces of at most 32 KiB, and a
+    /// section is rendered only when it is written, so a section whose
+    /// loader returns a template holds its data, never its markup, however
+    /// slow its client. What this caps is markup rendered ahead: a loader's
+    /// [`Fragment`] and error markup. When the held markup reaches the cap,
+    /// the shell stops waiting for its [budget](Self::shell_budget), a
+    /// section held for [`after`](crate::Section::after) goes out without
+    /// waiting, and in order, a later section that resolves then shows its
+    /// error markup (each logged as a warning): the page holds at most the
+    /// cap plus one section's markup. A
+    /// [buffered](crate::Mode::Buffered) page is held whole by design.
+    pub fn max_held_bytes(mut self, max: usize) -> Self {
+        self.max_held_bytes = max;
         self
     }
 

@@ -2,6 +2,7 @@
 //! and the loader that produces its content; and what an error template is
 //! told about a [`Failure`].
 
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -118,6 +119,26 @@ pub(crate) enum ErrorMarkup {
     Render(RenderFailure),
 }
 
+/// What a loader resolved to, kept until its section is written.
+pub(crate) enum Content {
+    /// A value rendered only when its section is about to be written: a
+    /// resolved section waiting for its turn holds its data, not its markup.
+    Later(Box<dyn FnOnce() -> Fragment>),
+    /// A [`Fragment`], rendered by the loader already: the sections nested
+    /// in it start as soon as it resolves.
+    Fragment(Fragment),
+}
+
+impl Content {
+    fn of<T: IntoFragment + 'static>(value: T) -> Self {
+        if TypeId::of::<T>() == TypeId::of::<Fragment>() {
+            Self::Fragment(value.into_fragment())
+        } else {
+            Self::Later(Box::new(move || value.into_fragment()))
+        }
+    }
+}
+
 /// A deferred part of a page: an id, the markup shown while it loads, and
 /// the future that loads and renders its content.
 ///
@@ -166,11 +187,16 @@ pub struct Section {
     pub(crate) timeout: Option<Duration>,
     /// The section this one appears no earlier than.
     pub(crate) after: Option<String>,
-    pub(crate) content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
+    pub(crate) content: LocalBoxFuture<'static, Result<Content, BoxError>>,
 }
 
 impl Section {
     /// A section `id` that shows `loading` until `content` resolves.
+    ///
+    /// What `content` resolves to is rendered only when the section is
+    /// about to be written, so a section that waits for its turn (a shell
+    /// budget, an earlier slot in order, [`after`](Self::after)) holds its
+    /// data rather than its markup. A [`Fragment`] is rendered already.
     ///
     /// `content` starts when the page starts streaming, at the same time as
     /// every other section of the page. If it fails, panics or times out, the
@@ -184,11 +210,11 @@ impl Section {
         content: impl Future<Output = Result<T, E>> + 'static,
     ) -> Self
     where
-        T: IntoFragment,
+        T: IntoFragment + 'static,
         E: Into<BoxError>,
     {
         let content = content
-            .map(|result| result.map(IntoFragment::into_fragment).map_err(Into::into))
+            .map(|result| result.map(Content::of).map_err(Into::into))
             .boxed_local();
         Self {
             id: id.into(),

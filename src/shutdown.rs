@@ -25,8 +25,7 @@ static ENDS_BY: LazyLock<watch::Sender<Option<Instant>>> = LazyLock::new(|| watc
 /// # }
 /// ```
 pub fn begin_shutdown(within: Duration) {
-    let now = Instant::now();
-    let ends_by = now.checked_add(within).unwrap_or(now);
+    let ends_by = crate::clock::after(Instant::now(), within);
     ENDS_BY.send_if_modified(|current| match current {
         // An earlier shutdown's deadline stands unless this one is sooner.
         Some(earlier) if *earlier <= ends_by => false,

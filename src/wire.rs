@@ -156,9 +156,6 @@ pub(crate) const CLOSE_SLOT: &str = "</pp-slot>";
 /// The start of a slot around its id (see [`Wire::open_slot`]).
 const OPEN_SLOT: [&str; 2] = ["<pp-slot id=\"", "\">"];
 
-/// Bytes of a slot written in place besides its id and content.
-pub(crate) const SLOT_MARKUP: usize = OPEN_SLOT[0].len() + OPEN_SLOT[1].len() + CLOSE_SLOT.len();
-
 /// A placeholder's markup around its id (twice) and its loading markup.
 const PLACEHOLDER: [&str; 4] = [
     "<pp-slot id=\"",

@@ -45,7 +45,7 @@ impl std::io::Write for Captured {
 }
 
 #[tokio::test(start_paused = true)]
-async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span() {
+async fn each_section_reports_its_id_wait_outcome_and_rendered_bytes_inside_the_page_span() {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -78,18 +78,19 @@ async fn each_section_reports_its_id_wait_bytes_and_outcome_inside_the_page_span
     let body = render(page, Mode::InOrder).unwrap();
     let _: Vec<_> = body.collect().await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line = |id: &str| {
+    let line = |id: &str, event: &str| {
         logs.lines()
-            .find(|line| {
-                line.contains(&format!("section{{id={id} ")) && line.contains("section resolved")
-            })
-            .unwrap_or_else(|| panic!("no resolved line for {id} in\n{logs}"))
+            .find(|line| line.contains(&format!("section{{id={id} ")) && line.contains(event))
+            .unwrap_or_else(|| panic!("no {event:?} line for {id} in\n{logs}"))
             .to_owned()
     };
-    let ok = line("s0");
+    let ok = line("s0", "section resolved");
     assert!(ok.contains("page{mode=\"in-order\"}"), "{ok}");
-    assert!(ok.contains("wait_ms=40.0 bytes=7 outcome=\"ok\""), "{ok}");
-    let late = line("late");
+    assert!(ok.contains("wait_ms=40.0 outcome=\"ok\""), "{ok}");
+    // Rendered when written, which is when its size is known.
+    let rendered = line("s0", "section rendered");
+    assert!(rendered.contains("bytes=7"), "{rendered}");
+    let late = line("late", "section resolved");
     assert!(
         late.contains("wait_ms=90.0") && late.contains("outcome=\"timeout\""),
         "{late}"

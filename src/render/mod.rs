@@ -2,16 +2,16 @@
 //! section future starts at once, and each [`Mode`] decides when the bytes of
 //! the shell and of each section are yielded. It knows nothing about HTTP.
 
-use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
 use async_stream::stream;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::stream::LocalBoxStream;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::time::Instant;
 
+use crate::clock;
 use crate::error::Error;
 use crate::mode::Mode;
 use crate::page::{Fragment, Page};
@@ -21,8 +21,10 @@ mod body_end;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use sections::{Part, Resolved, Sections};
+use writer::{Next, PIECE, Ready, Writer};
 
 /// The byte stream of a rendered page. It never yields an error: failures
 /// after the shell become error markup in their slots.
@@ -41,6 +43,7 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
         deadline,
         max_sections,
         shell_budget,
+        max_held_bytes,
         client,
         ..
     } = page;
@@ -50,11 +53,7 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
     // Debug-level, like every pagepipe span: at the default level they would
     // cost ~28% of a small page's instructions while printing nothing.
     let span = tracing::debug_span!("page", mode = mode.as_str());
-    let now = Instant::now();
-    // A deadline past what the clock can count is no deadline.
-    let deadline = now
-        .checked_add(deadline)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+    let deadline = clock::after(Instant::now(), deadline);
     let mut sections = Sections::new(deadline, max_sections, span, client);
     let mut shell = shell;
     // Found once, in the shell: data blocks and late sections go before it.
@@ -65,6 +64,7 @@ pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
         parts,
         tail,
         budget: shell_budget,
+        cap: max_held_bytes,
     };
     Ok(match mode {
         Mode::OutOfOrder => out_of_order(shell, sections, wire).boxed_local(),
@@ -86,98 +86,41 @@ pub(crate) async fn collect(body: Body) -> Bytes {
     }
 }
 
-/// The shell's markup split at its slots, what follows its `</body>`, and
-/// how long it may wait for sections to resolve before it is sent.
+/// The shell's markup split at its slots, what follows its `</body>`, how
+/// long it may wait for sections to resolve before it is sent, and how much
+/// markup of resolved sections the page may hold for its client.
 struct Shell {
     parts: Vec<Part>,
     tail: Option<Bytes>,
     budget: Duration,
+    cap: usize,
 }
-
-/// Sections resolved before the shell is sent, by key: written in place.
-type Ready = HashMap<usize, Resolved>;
 
 /// Waits up to `budget` for sections to resolve (nested ones included) and
 /// returns those that did. With no budget it takes only what has resolved
-/// already, without waiting; it returns as soon as every section resolved.
-async fn ready_by(sections: &mut Sections, budget: Duration) -> Ready {
-    let mut ready = Ready::new();
+/// already, without waiting; it returns as soon as every section resolved,
+/// or once what it holds reaches `cap` bytes of markup.
+async fn ready_by(sections: &mut Sections, budget: Duration, cap: usize) -> Ready {
+    let mut ready = Ready::default();
     // Whatever is ready now, without waiting.
-    while let Some(Some((key, resolved))) = sections.next().now_or_never() {
+    while ready.bytes() < cap
+        && let Some(Some((key, resolved))) = sections.next().now_or_never()
+    {
         ready.insert(key, resolved);
     }
-    if budget.is_zero() || sections.all_resolved() {
+    if budget.is_zero() || sections.all_resolved() || ready.bytes() >= cap {
         return ready;
     }
-    let end = Instant::now() + budget;
+    let end = clock::after(Instant::now(), budget);
     // Boxed: a page waiting for its sections later keeps the generator's
     // state, and this wait's timers need not be part of it.
-    while let Ok(Some((key, resolved))) =
-        Box::pin(tokio::time::timeout_at(end, sections.next())).await
+    while ready.bytes() < cap
+        && let Ok(Some((key, resolved))) =
+            Box::pin(tokio::time::timeout_at(end, sections.next())).await
     {
         ready.insert(key, resolved);
     }
     ready
-}
-
-/// How many bytes [`write_shell`] writes for `parts`, so a chunk is
-/// allocated once rather than grown and copied as it fills.
-fn shell_len(parts: &[Part], sections: &Sections, ready: &Ready) -> usize {
-    parts
-        .iter()
-        .map(|part| match part {
-            Part::Html(html) => html.len(),
-            Part::Slot(key) => {
-                let meta = &sections.meta[*key];
-                match ready.get(key) {
-                    Some(resolved) => {
-                        wire::SLOT_MARKUP
-                            + meta.id.len()
-                            + match resolved {
-                                Resolved::Content(parts) => shell_len(parts, sections, ready),
-                                Resolved::Failed(html) => html.len(),
-                            }
-                    }
-                    None => wire::PLACEHOLDER_MARKUP + 2 * meta.id.len() + meta.loading.len(),
-                }
-            }
-            Part::CloseSlot => wire::CLOSE_SLOT.len(),
-        })
-        .sum()
-}
-
-/// Writes `parts`: every section in `ready` in place (its content, or its
-/// error markup, in its slot), every other one as a placeholder holding its
-/// loading markup.
-fn write_shell(
-    buf: &mut BytesMut,
-    parts: &[Part],
-    sections: &Sections,
-    wire: &Wire,
-    ready: &mut Ready,
-) {
-    for part in parts {
-        match part {
-            Part::Html(html) => buf.extend_from_slice(html),
-            Part::Slot(key) => {
-                let id = &sections.meta[*key].id;
-                match ready.remove(key) {
-                    Some(Resolved::Content(inner)) => {
-                        wire.open_slot(buf, id);
-                        write_shell(buf, &inner, sections, wire, ready);
-                        wire.close_slot(buf);
-                    }
-                    Some(Resolved::Failed(html)) => {
-                        wire.open_slot(buf, id);
-                        buf.extend_from_slice(&html);
-                        wire.close_slot(buf);
-                    }
-                    None => wire.placeholder(buf, id, &sections.meta[*key].loading),
-                }
-            }
-            Part::CloseSlot => wire.close_slot(buf),
-        }
-    }
 }
 
 fn out_of_order(
@@ -186,51 +129,67 @@ fn out_of_order(
     mut wire: Wire,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
-        let Shell { parts, tail, budget } = shell;
-        let mut ready = ready_by(&mut sections, budget).await;
+        let Shell { parts, tail, budget, cap } = shell;
+        let mut ready = ready_by(&mut sections, budget, cap).await;
         // Ready sections that may not show yet (they come after a section
         // still pending) wait with those that resolve later.
         let in_place = placeable(&sections, &ready);
-        let mut held: Ready = ready.extract_if(|key, _| !in_place.contains(key)).collect();
+        let mut held = ready.split_off(|key| in_place.contains(&key));
         let mut shown = Shown::default();
         for key in in_place {
             shown.insert(key);
         }
-        let mut buf = BytesMut::with_capacity(shell_len(&parts, &sections, &ready));
-        write_shell(&mut buf, &parts, &sections, &wire, &mut ready);
-        // The shell's markup is sent: free it rather than hold it while
-        // sections are pending. Each chunk takes its buffer along (`take`,
-        // not `split`, which would keep the rest of the allocation alive).
-        drop(parts);
+        let mut writer = Writer::new(PIECE, cap);
+        // The shell's parts are dropped as they are written: the page does
+        // not hold its markup while sections are pending.
+        writer.push(parts, &sections);
+        while let Next::Piece(piece) = writer.write(&mut sections, &wire, &mut ready, false) {
+            yield Ok(piece);
+        }
         if sections.all_resolved() && held.is_empty() {
-            // Every section is in place: the page is one chunk.
+            // Every section is in place: the page ends with this chunk.
             if let Some(tail) = &tail {
-                buf.extend_from_slice(tail);
+                writer.extend(tail);
             }
-            yield Ok(std::mem::take(&mut buf).freeze());
+            if let Some(piece) = writer.take() {
+                yield Ok(piece);
+            }
             return;
         }
-        yield Ok(std::mem::take(&mut buf).freeze());
+        if let Some(piece) = writer.take() {
+            yield Ok(piece);
+        }
         loop {
-            // Every held section that may show now goes out, in one chunk;
-            // each one shown may let others follow.
+            // Every held section that may show now goes out; each one shown
+            // may let others follow. Past the cap, held sections go out
+            // without waiting for the one they come after.
             while let Some(key) = held
                 .keys()
-                .copied()
-                .filter(|key| sections.may_show(*key, |dep| shown.contains(dep)))
+                .filter(|key| {
+                    sections.may_show(*key, |dep| shown.contains(dep))
+                        || (held.bytes() > cap && sections.parent_shown(*key, |dep| shown.contains(dep)))
+                })
                 .min()
             {
-                let Some(resolved) = held.remove(&key) else { break };
-                write_late(&mut buf, key, resolved, &sections, &mut wire);
+                let Some(resolved) = held.remove(key) else { break };
+                if !sections.may_show(key, |dep| shown.contains(dep)) {
+                    tracing::warn!(
+                        section = sections.id(key),
+                        cap,
+                        "section sent before the one it comes after: the page held its cap of markup"
+                    );
+                }
+                writer.late(key, resolved, &mut sections, &mut wire);
                 shown.insert(key);
+                while let Next::Piece(piece) = writer.write(&mut sections, &wire, &mut ready, false) {
+                    yield Ok(piece);
+                }
             }
-            if !buf.is_empty() {
-                yield Ok(std::mem::take(&mut buf).freeze());
+            if let Some(piece) = writer.take() {
+                yield Ok(piece);
             }
             match sections.next().await {
-                Some((key, resolved)) => {
-                    held.insert(key, resolved);
-                }
+                Some((key, resolved)) => held.insert(key, resolved),
                 None => break,
             }
         }
@@ -261,10 +220,10 @@ impl Shown {
 /// is in it too (or that are in the shell's own markup) and whose reveal
 /// target is in it too.
 fn placeable(sections: &Sections, ready: &Ready) -> std::collections::HashSet<usize> {
-    let mut placed = std::collections::HashSet::with_capacity(ready.len());
+    let mut placed = std::collections::HashSet::new();
     loop {
         let before = placed.len();
-        for &key in ready.keys() {
+        for key in ready.keys() {
             if !placed.contains(&key) && sections.may_show(key, |dep| placed.contains(&dep)) {
                 placed.insert(key);
             }
@@ -275,28 +234,6 @@ fn placeable(sections: &Sections, ready: &Ready) -> std::collections::HashSet<us
     }
 }
 
-/// Writes section `key`'s late chunk: its template and the call that moves
-/// it into its slot.
-fn write_late(
-    buf: &mut BytesMut,
-    key: usize,
-    resolved: Resolved,
-    sections: &Sections,
-    wire: &mut Wire,
-) {
-    let content_len = match &resolved {
-        Resolved::Content(parts) => shell_len(parts, sections, &Ready::new()),
-        Resolved::Failed(html) => html.len(),
-    };
-    buf.reserve(wire.late_markup_len(sections.id(key)) + content_len);
-    wire.open_late(buf, sections.id(key));
-    match resolved {
-        Resolved::Content(parts) => write_shell(buf, &parts, sections, wire, &mut Ready::new()),
-        Resolved::Failed(html) => buf.extend_from_slice(&html),
-    }
-    wire.close_late(buf);
-}
-
 fn in_order(
     shell: Shell,
     mut sections: Sections,
@@ -304,67 +241,53 @@ fn in_order(
     buffered: bool,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
-        let Shell { parts, tail, budget } = shell;
-        // Parts still to write, the next one last.
-        let mut todo: Vec<Part> = parts.into_iter().rev().collect();
+        let Shell { parts, tail, budget, cap } = shell;
         let mut ready = if buffered {
-            Ready::new()
+            Ready::default()
         } else {
-            ready_by(&mut sections, budget).await
+            ready_by(&mut sections, budget, cap).await
         };
-        let mut buf = BytesMut::new();
-        // Sections written so far, and those written whose reveal target is
-        // not: the buffer is not flushed while any of those is in it.
-        let mut written = Shown::default();
-        let mut early: Vec<usize> = Vec::new();
-        while let Some(part) = todo.pop() {
-            let key = match part {
-                Part::Html(html) => {
-                    buf.extend_from_slice(&html);
+        // A buffered page is one chunk: it is held whole by design.
+        let mut writer = Writer::new(if buffered { usize::MAX } else { PIECE }, cap);
+        writer.push(parts, &sections);
+        loop {
+            let key = match writer.write(&mut sections, &wire, &mut ready, true) {
+                Next::Piece(piece) => {
+                    yield Ok(piece);
                     continue;
                 }
-                Part::CloseSlot => {
-                    wire.close_slot(&mut buf);
-                    continue;
-                }
-                Part::Slot(key) => key,
+                Next::Wait(key) => key,
+                Next::Done => break,
             };
-            let resolved = loop {
-                if let Some(resolved) = ready.remove(&key) {
-                    break resolved;
-                }
-                if !buffered && !buf.is_empty() && early.is_empty() {
-                    yield Ok(std::mem::take(&mut buf).freeze());
-                }
-                match sections.next().await {
-                    Some((done, resolved)) => {
-                        ready.insert(done, resolved);
-                    }
-                    None => unreachable!("an unresolved section is pending or expired"),
-                }
-            };
-            written.insert(key);
-            early.retain(|waiting| sections.meta[*waiting].after != Some(key));
-            if sections.meta[key].after.is_some_and(|target| !written.contains(target)) {
-                early.push(key);
+            // What is written so far goes out while the next slot waits.
+            if !buffered && writer.may_send() && let Some(piece) = writer.take() {
+                yield Ok(piece);
             }
-            wire.open_slot(&mut buf, sections.id(key));
-            match resolved {
-                Resolved::Content(parts) => {
-                    todo.push(Part::CloseSlot);
-                    todo.extend(parts.into_iter().rev());
+            while let Some((done, resolved)) = sections.next().await {
+                if done == key {
+                    ready.insert(done, resolved);
+                    break;
                 }
-                Resolved::Failed(html) => {
-                    buf.extend_from_slice(&html);
-                    wire.close_slot(&mut buf);
-                }
+                // A later slot's section waits for its turn; past the cap,
+                // with its error markup rather than its markup.
+                let resolved = if !buffered && ready.bytes() + resolved.held_bytes() > cap {
+                    sections.over_cap(done, cap)
+                } else {
+                    resolved
+                };
+                ready.insert(done, resolved);
+            }
+            if !ready.contains(key) {
+                // Every section resolves before the stream ends; should
+                // one not, its slot still closes.
+                ready.insert(key, Resolved::Failed(Bytes::from_static(wire::DEFAULT_TIMEOUT.as_bytes())));
             }
         }
         if let Some(tail) = tail {
-            buf.extend_from_slice(&tail);
+            writer.extend(&tail);
         }
-        if !buf.is_empty() {
-            yield Ok(buf.freeze());
+        if let Some(piece) = writer.take() {
+            yield Ok(piece);
         }
     }
 }

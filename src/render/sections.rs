@@ -17,7 +17,7 @@ use tracing::field::Empty;
 use crate::client::ClientSide;
 use crate::error::Error;
 use crate::page::Fragment;
-use crate::section::{BoxError, ErrorMarkup, Failure, FailureKind, PublicError};
+use crate::section::{BoxError, Content, ErrorMarkup, Failure, FailureKind, PublicError};
 use crate::wire;
 
 /// A piece of rendered markup in document order.
@@ -27,21 +27,39 @@ pub(super) enum Part {
     Html(Bytes),
     /// The slot of the section with this key.
     Slot(usize),
-    /// The end of a slot opened in in-order mode.
-    CloseSlot,
 }
 
 /// What a slot ends up holding.
 pub(super) enum Resolved {
     /// The section's content, which may hold slots of nested sections.
     Content(Vec<Part>),
+    /// The loader's value, to be rendered when the section is written
+    /// ([`Sections::render`]).
+    Later(Box<dyn FnOnce() -> Fragment>),
     /// The error markup of a section that failed, panicked or timed out.
     Failed(Bytes),
 }
 
+impl Resolved {
+    /// The bytes of markup it holds: none until it is rendered.
+    pub(super) fn held_bytes(&self) -> usize {
+        match self {
+            Resolved::Content(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Html(html) => html.len(),
+                    Part::Slot(_) => 0,
+                })
+                .sum(),
+            Resolved::Later(_) => 0,
+            Resolved::Failed(html) => html.len(),
+        }
+    }
+}
+
 /// How a section's future ended.
 enum Outcome {
-    Ready(Result<Fragment, BoxError>),
+    Ready(Result<Content, BoxError>),
     Panicked,
     TimedOut,
 }
@@ -129,6 +147,11 @@ impl Sections {
     pub(super) fn may_show(&self, key: usize, shown: impl Fn(usize) -> bool) -> bool {
         let meta = &self.meta[key];
         meta.parent.is_none_or(&shown) && meta.after.is_none_or(&shown)
+    }
+
+    /// Whether section `key`'s slot is out: its parent's content is.
+    pub(super) fn parent_shown(&self, key: usize, shown: impl Fn(usize) -> bool) -> bool {
+        self.meta[key].parent.is_none_or(shown)
     }
 
     /// Checks a fragment (the shell, or the content of section `parent`),
@@ -272,7 +295,7 @@ impl Sections {
     fn start(
         &mut self,
         meta: Meta,
-        content: LocalBoxFuture<'static, Result<Fragment, BoxError>>,
+        content: LocalBoxFuture<'static, Result<Content, BoxError>>,
         timeout: Option<Duration>,
     ) {
         let key = self.meta.len();
@@ -307,6 +330,10 @@ impl Sections {
             let next = tokio::time::timeout_at(ends_by, self.pending.next());
             let client_finished = ClientSide::finished_or_never(self.client.clone());
             let outcome = tokio::select! {
+                // A section that resolved before the client finished is
+                // written: resolved sections are taken before anything ends
+                // the wait.
+                biased;
                 outcome = next => outcome,
                 // A shutdown began: wait again, for the sooner deadline.
                 Ok(()) = shutdown.changed() => continue,
@@ -349,17 +376,9 @@ impl Sections {
         let span = self.meta[key].span.clone();
         let wait_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let outcome_name = outcome.name();
-        let (resolved, bytes) = match outcome {
-            Outcome::Ready(Ok(fragment)) => {
-                let bytes = fragment.html.as_ref().map_or(0, String::len);
-                match self.adopt(fragment, Some(key)) {
-                    Ok(parts) => (Resolved::Content(parts), bytes),
-                    Err(err) => {
-                        self.log_failure(key, &span, &err, "section content could not be rendered");
-                        self.failure(key, Failure::new(FailureKind::Error, None))
-                    }
-                }
-            }
+        let resolved = match outcome {
+            Outcome::Ready(Ok(Content::Later(render))) => Resolved::Later(render),
+            Outcome::Ready(Ok(Content::Fragment(fragment))) => self.adopt_content(key, fragment),
             Outcome::Ready(Err(err)) => {
                 self.log_failure(key, &span, &err, "section failed");
                 let public = public_message(&*err);
@@ -380,10 +399,57 @@ impl Sections {
             }
         };
         span.record("wait_ms", wait_ms);
-        span.record("bytes", bytes);
         span.record("outcome", outcome_name);
-        tracing::debug!(parent: &span, wait_ms, bytes, outcome = outcome_name, "section resolved");
+        tracing::debug!(parent: &span, wait_ms, outcome = outcome_name, "section resolved");
         resolved
+    }
+
+    /// Renders section `key`'s content if it is not yet: just before it is
+    /// written. A template that fails to render, or panics, gives the
+    /// section's error markup.
+    pub(super) fn render(&mut self, key: usize, resolved: Resolved) -> Resolved {
+        let Resolved::Later(render) = resolved else {
+            return resolved;
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(render)) {
+            Ok(fragment) => self.adopt_content(key, fragment),
+            Err(_) => {
+                let span = self.meta[key].span.clone();
+                self.log_failure(key, &span, &"rendering panicked", "section panicked");
+                self.failure(key, Failure::new(FailureKind::Panic, None))
+            }
+        }
+    }
+
+    /// Section `key`'s content: `fragment` split at its slots, its nested
+    /// sections started; or its error markup if the fragment is unsound.
+    fn adopt_content(&mut self, key: usize, fragment: Fragment) -> Resolved {
+        let span = self.meta[key].span.clone();
+        let bytes = fragment.html.as_ref().map_or(0, String::len);
+        span.record("bytes", bytes);
+        tracing::debug!(parent: &span, bytes, "section rendered");
+        match self.adopt(fragment, Some(key)) {
+            Ok(parts) => Resolved::Content(parts),
+            Err(err) => {
+                self.log_failure(key, &span, &err, "section content could not be rendered");
+                self.failure(key, Failure::new(FailureKind::Error, None))
+            }
+        }
+    }
+
+    /// Section `key`'s error markup in place of content the page cannot
+    /// hold: it would take the markup held for its client past the page's
+    /// cap ([`Page::max_held_bytes`](crate::Page::max_held_bytes)).
+    pub(super) fn over_cap(&mut self, key: usize, cap: usize) -> Resolved {
+        let span = self.meta[key].span.clone();
+        let section = &self.meta[key].id;
+        tracing::warn!(
+            parent: &span,
+            %section,
+            cap,
+            "section dropped for its error markup: the page already holds its cap of markup its client has not read"
+        );
+        self.failure(key, Failure::new(FailureKind::Error, None))
     }
 
     /// Logs a failed section. The event names the section itself: spans are
@@ -401,7 +467,7 @@ impl Sections {
 
     /// The section's error markup for `failure`, and its length: its own
     /// template, or a short default for the kind of failure.
-    fn failure(&mut self, key: usize, failure: Failure) -> (Resolved, usize) {
+    fn failure(&mut self, key: usize, failure: Failure) -> Resolved {
         let default = match failure.kind() {
             FailureKind::Timeout => wire::DEFAULT_TIMEOUT,
             _ => wire::DEFAULT_ERROR,
@@ -418,8 +484,7 @@ impl Sections {
             },
             Some(ErrorMarkup::Fixed(Err(_))) | None => Bytes::from_static(default.as_bytes()),
         };
-        let bytes = html.len();
-        (Resolved::Failed(html), bytes)
+        Resolved::Failed(html)
     }
 }
 

@@ -1343,3 +1343,233 @@ async fn a_deadline_too_far_for_the_clock_is_no_deadline() {
         .concat();
     assert!(html.contains("ready 0"), "{html}");
 }
+
+/// Text of `len` bytes that counts how often it is rendered.
+struct Counting {
+    len: usize,
+    renders: Renders,
+}
+
+type Renders = std::rc::Rc<std::cell::Cell<usize>>;
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.renders.set(self.renders.get() + 1);
+        f.write_str(&"x".repeat(self.len))
+    }
+}
+
+#[derive(Template)]
+#[template(source = "<p>{{ body|safe }}</p>", ext = "html")]
+struct Big {
+    body: Counting,
+}
+
+/// Section `s{i}`, of `len` bytes counted in `renders`, resolving after
+/// `delay` of tokio time (at once for none).
+fn counted(i: usize, len: usize, delay: Option<Duration>, renders: &Renders) -> Section {
+    let body = Counting {
+        len,
+        renders: renders.clone(),
+    };
+    Section::infallible(format!("s{i}"), text(format!("loading {i}")), async move {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        Big { body }
+    })
+}
+
+/// A page of `n` sections of `len` bytes each, ready at once, counting
+/// their renders.
+fn big_page(n: usize, len: usize) -> (Page, Renders) {
+    let renders = Renders::default();
+    let page = (0..n).fold(shell(n), |page, i| {
+        page.section(counted(i, len, None, &renders))
+    });
+    (page, renders)
+}
+
+/// Section `s0`, resolved by sending its text.
+fn s0_by_channel() -> (Section, oneshot::Sender<String>) {
+    let (tx, rx) = oneshot::channel::<String>();
+    let section = Section::new("s0", text("loading 0"), async move { rx.await.map(text) });
+    (section, tx)
+}
+
+#[tokio::test]
+async fn a_page_of_large_sections_ready_at_once_goes_in_pieces_each_rendered_when_reached() {
+    const LEN: usize = 100 * 1024;
+    for mode in [Mode::OutOfOrder, Mode::InOrder] {
+        let (page, renders) = big_page(8, LEN);
+        let mut body = render(page, mode).unwrap();
+        let first = next_text(&mut body).await;
+        assert_eq!(first.len(), PIECE, "{mode:?}");
+        assert_eq!(
+            renders.get(),
+            1,
+            "{mode:?}: only the section in the first piece"
+        );
+        let mut chunks = vec![first];
+        while let Some(chunk) = body.next().await {
+            let chunk = String::from_utf8(chunk.unwrap().to_vec()).unwrap();
+            assert!(chunk.len() <= PIECE, "{mode:?}: a chunk of {}", chunk.len());
+            chunks.push(chunk);
+        }
+        assert_eq!(renders.get(), 8, "{mode:?}");
+        let html = chunks.concat();
+        assert_eq!(html.matches(&"x".repeat(LEN)).count(), 8, "{mode:?}");
+        assert!(html.ends_with("</body></html>"), "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_buffered_page_is_still_one_chunk_however_large() {
+    let (page, renders) = big_page(4, 100 * 1024);
+    let chunks = collect_all(render(page, Mode::Buffered).unwrap()).await;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(renders.get(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sections_waiting_for_the_shell_budget_hold_their_data_not_their_markup() {
+    let renders = Renders::default();
+    let never = Section::new(
+        "s4",
+        text("loading 4"),
+        std::future::pending::<Result<Text, BoxError>>(),
+    );
+    let delay = Some(Duration::from_millis(10));
+    let page = (0..4)
+        .fold(shell(5).section(never), |page, i| {
+            page.section(counted(i, 10, delay, &renders))
+        })
+        .shell_budget(Duration::from_millis(100));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(50), body.next()).await;
+    assert!(early.is_err(), "the shell waits for its budget");
+    assert_eq!(renders.get(), 0, "resolved, held, not rendered");
+    let shell = next_text(&mut body).await;
+    assert_eq!(renders.get(), 4);
+    assert_eq!(shell.matches("<p>xxxxxxxxxx</p>").count(), 4, "{shell}");
+    assert!(shell.contains("loading 4"), "{shell}");
+}
+
+#[tokio::test]
+async fn sections_waiting_for_an_earlier_slot_in_order_are_rendered_when_their_turn_comes() {
+    let (s0, tx) = s0_by_channel();
+    let renders = Renders::default();
+    let page = (1..4).fold(shell(4).section(s0), |page, i| {
+        page.section(counted(i, 10, None, &renders))
+    });
+    let mut body = render(page, Mode::InOrder).unwrap();
+    let first = next_text(&mut body).await;
+    assert!(first.ends_with("<div>"), "{first}");
+    assert!(is_pending(&mut body));
+    assert_eq!(renders.get(), 0, "held as data while s0 loads");
+    tx.send("ready 0".into()).unwrap();
+    let rest = collect_all(body).await.concat();
+    assert_eq!(renders.get(), 3);
+    assert!(
+        rest.starts_with("<pp-slot id=\"s0\">ready 0</pp-slot>"),
+        "{rest}"
+    );
+}
+
+/// A section whose loader renders `len` bytes of markup up front.
+fn rendered_ahead(id: &str, len: usize) -> Section {
+    let html = "y".repeat(len);
+    Section::new(id, text("…"), async move {
+        Ok::<_, BoxError>(Fragment::new(text(html)))
+    })
+}
+
+#[tokio::test]
+async fn markup_rendered_ahead_past_the_cap_is_not_held_in_order() {
+    let (s0, tx) = s0_by_channel();
+    // s1 and s2 resolve by shell time, which takes the held markup to the
+    // cap; s3 resolves after it.
+    let page = shell(4)
+        .section(s0)
+        .section(rendered_ahead("s1", 200))
+        .section(rendered_ahead("s2", 200))
+        .section(rendered_ahead("s3", 200).error(text("over the cap")))
+        .max_held_bytes(300);
+    let mut body = render(page, Mode::InOrder).unwrap();
+    next_text(&mut body).await;
+    assert!(is_pending(&mut body));
+    tx.send("ready 0".into()).unwrap();
+    let rest = collect_all(body).await.concat();
+    assert_eq!(rest.matches(&"y".repeat(200)).count(), 2, "{rest}");
+    assert!(
+        rest.contains("<pp-slot id=\"s3\">over the cap</pp-slot>"),
+        "{rest}"
+    );
+}
+
+#[tokio::test]
+async fn a_section_held_for_its_reveal_order_goes_out_once_the_cap_is_reached() {
+    let (s0, tx) = s0_by_channel();
+    let page = shell(2)
+        .section(s0)
+        .section(rendered_ahead("s1", 200).after("s0"))
+        .max_held_bytes(100);
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(!shell.contains("yyy"), "{shell}");
+    let late = next_text(&mut body).await;
+    assert!(
+        late.contains("<template for=\"s1\">") && late.contains(&"y".repeat(200)),
+        "s1 went out before s0: {late}"
+    );
+    assert!(is_pending(&mut body));
+    tx.send("ready 0".into()).unwrap();
+    let rest = collect_all(body).await.concat();
+    assert!(rest.contains("<template for=\"s0\">ready 0"), "{rest}");
+}
+
+#[tokio::test]
+async fn a_shell_budget_ends_once_the_markup_held_reaches_the_cap() {
+    let page = shell(2)
+        .section(rendered_ahead("s0", 200))
+        .section(Section::new(
+            "s1",
+            text("loading 1"),
+            std::future::pending::<Result<Text, BoxError>>(),
+        ))
+        .shell_budget(Duration::from_secs(3600))
+        .max_held_bytes(100);
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = tokio::time::timeout(Duration::from_secs(5), next_text(&mut body))
+        .await
+        .expect("the shell did not wait out its budget");
+    assert!(
+        shell.contains(&"y".repeat(200)) && shell.contains("loading 1"),
+        "{shell}"
+    );
+}
+
+#[tokio::test]
+async fn a_section_ready_before_its_client_finished_is_written_in_every_mode() {
+    // Without an order between "a section resolved" and "the client
+    // finished", the page would end either way, a toss each time.
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        for _ in 0..32 {
+            let client = std::rc::Rc::new(crate::client::ClientSide::default());
+            client.finish();
+            let mut page = shell(2)
+                .section(Section::new("s0", text("loading 0"), async {
+                    Ok::<_, BoxError>(text("ready 0"))
+                }))
+                .section(Section::new(
+                    "s1",
+                    text("loading 1"),
+                    std::future::pending::<Result<Text, BoxError>>(),
+                ));
+            page.client = Some(client);
+            let html = collect_all(render(page, mode).unwrap()).await.concat();
+            assert!(html.contains("ready 0"), "{mode:?}: {html}");
+            assert!(html.contains(wire::DEFAULT_TIMEOUT), "{mode:?}: {html}");
+        }
+    }
+}

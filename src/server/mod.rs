@@ -34,6 +34,7 @@ pub use configure::{DEFAULT_SEND_TIMEOUT, configure_server};
 use conn::Conn;
 
 use crate::client::ClientSide;
+use crate::clock;
 
 /// The application types a [`Server`] runs, as `fn` pointers so the
 /// server stays `Send` whatever they are.
@@ -45,16 +46,11 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle connection is kept open between requests by default.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// The longest any of the server's durations is taken to be: actix adds
-/// them to the clock, which overflows (and panics a worker on every
-/// request) for values near `Duration::MAX`.
-const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
 /// Most worker threads: actix refuses more.
 const MAX_WORKERS: usize = 512;
 
 /// The listen backlog of sockets the server binds, by default.
-const DEFAULT_BACKLOG: u32 = 2048;
+pub(crate) const DEFAULT_BACKLOG: u32 = 2048;
 
 /// How much sooner than the grace period open pages are asked to end when
 /// a graceful stop begins, so their last bytes leave before it runs out.
@@ -194,19 +190,19 @@ where
     /// ([`DEFAULT_REQUEST_TIMEOUT`]); zero turns the bound off. This and
     /// the other durations are taken as a year at most.
     pub fn request_timeout(self, timeout: Duration) -> Self {
-        self.set(|settings| settings.request_timeout = timeout.min(LONGEST))
+        self.set(|settings| settings.request_timeout = clock::capped(timeout))
     }
 
     /// How long an idle connection stays open between requests
     /// ([`DEFAULT_KEEP_ALIVE`]); zero closes it after each response.
     pub fn keep_alive(self, keep_alive: Duration) -> Self {
-        self.set(|settings| settings.keep_alive = keep_alive.min(LONGEST))
+        self.set(|settings| settings.keep_alive = clock::capped(keep_alive))
     }
 
     /// How long a closing connection may take to flush and shut down
     /// (1 s).
     pub fn disconnect_timeout(self, timeout: Duration) -> Self {
-        self.set(|settings| settings.disconnect_timeout = timeout.min(LONGEST))
+        self.set(|settings| settings.disconnect_timeout = clock::capped(timeout))
     }
 
     /// With the `send-timeout` feature: how long sent data may stay
@@ -214,7 +210,7 @@ where
     /// [`DEFAULT_SEND_TIMEOUT`]); `None` leaves it to the kernel.
     #[cfg(feature = "send-timeout")]
     pub fn send_timeout(self, timeout: Option<Duration>) -> Self {
-        self.set(|settings| settings.send_timeout = timeout.map(|timeout| timeout.min(LONGEST)))
+        self.set(|settings| settings.send_timeout = timeout.map(clock::capped))
     }
 
     /// Worker threads, each running its own copy of the application (the
@@ -241,7 +237,7 @@ where
     /// Seconds open responses get to finish once a graceful stop begins
     /// (30 by default); open pages are asked to end half a second sooner.
     pub fn shutdown_timeout(mut self, secs: u64) -> Self {
-        let grace = Duration::from_secs(secs).min(LONGEST);
+        let grace = clock::capped(Duration::from_secs(secs));
         self.builder = self.builder.shutdown_timeout(grace.as_secs());
         self.set(|settings| settings.grace = grace)
     }

@@ -31,7 +31,7 @@ struct SectionError {
 /// A showcase section: loading skeleton, error template and timeout.
 fn section<T, F>(id: impl Into<String>, label: &'static str, lines: usize, content: F) -> Section
 where
-    T: pagepipe::IntoFragment,
+    T: pagepipe::IntoFragment + 'static,
     F: Future<Output = Result<T, BoxError>> + 'static,
 {
     let id = id.into();
