@@ -107,8 +107,8 @@ pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 #[cfg(feature = "send-timeout")]
 pub use server::drop_stalled_after;
 pub use server::{
-    DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SEND_TIMEOUT, Server, client_finished,
-    configure_server,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SEND_TIMEOUT,
+    Server, client_finished, configure_server,
 };
 pub use shutdown::{begin_shutdown, shutdown_begun};
 pub use streamed::Streamed;

@@ -87,6 +87,7 @@ fn app(
                 }
             }),
         )
+        .route("/ok", web::get().to(|| async { "ok" }))
         .route(
             "/echo",
             web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
@@ -410,4 +411,109 @@ async fn a_handler_learns_that_its_client_finished_sending() {
         "{out}"
     );
     server.handle.stop(false).await;
+}
+
+/// Starts `app` on one worker with at most `max_connections` open, heads
+/// and bodies bounded by `bound`, and keep-alive (the linger of an unread
+/// body) of `keep_alive`; returns its address and handle.
+fn start_bounded(
+    max_connections: usize,
+    bound: Duration,
+    keep_alive: Duration,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let (tx, _) = mpsc::unbounded_channel();
+    let server = pagepipe::Server::new(move || app(tx.clone()))
+        .workers(1)
+        .max_connections(max_connections)
+        .request_timeout(bound)
+        .body_timeout(bound)
+        .keep_alive(keep_alive)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (addr, handle)
+}
+
+/// Reads `client` until the server closes it; returns how long that took.
+async fn until_closed(client: &mut tokio::net::TcpStream, within: Duration) -> Duration {
+    let start = tokio::time::Instant::now();
+    let mut buf = [0; 4096];
+    loop {
+        match tokio::time::timeout_at(start + within, client.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection is still open after {within:?}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn chunked_bodies_never_sent_close_their_connections_and_free_their_slots() {
+    let keep_alive = Duration::from_secs(1);
+    let (addr, handle) = start_bounded(5, Duration::from_secs(1), keep_alive);
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut client, "\r\n\r\nok").await;
+        held.push(client);
+    }
+    // A sixth client waits for a slot: it gets one once the unread bodies'
+    // linger (the keep-alive time) has passed.
+    let mut sixth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sixth
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let served = tokio::time::timeout(keep_alive * 4, read_until(&mut sixth, "\r\n\r\nok")).await;
+    assert!(served.is_ok(), "a normal request was starved");
+    for client in &mut held {
+        until_closed(client, Duration::from_secs(1)).await;
+    }
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_body_that_stops_arriving_is_cut_at_its_bound() {
+    let bound = Duration::from_secs(1);
+    let (addr, handle) = start_bounded(16, bound, Duration::from_secs(5));
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc")
+        .await
+        .unwrap();
+    let closed = until_closed(&mut client, bound * 4).await;
+    assert!(closed >= bound - Duration::from_millis(50), "{closed:?}");
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_pipelined_head_gets_the_whole_timeout_from_its_own_first_byte() {
+    let timeout = Duration::from_secs(2);
+    let (addr, handle) = start_bounded(16, timeout, Duration::from_secs(5));
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(b"GET /ok HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    // The segment that ends head 1 begins head 2...
+    client
+        .write_all(b"Host: x\r\n\r\nGET /ok HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // ...which ends 1.2 s later: past head 1's deadline, within its own.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = String::new();
+    client.read_to_string(&mut all).await.unwrap();
+    assert_eq!(all.matches("\r\n\r\nok").count(), 2, "{all}");
+    handle.stop(false).await;
 }

@@ -3,10 +3,22 @@
 //! sends it, so that every head, not only a connection's first, can be
 //! timed. It frames bodies as actix-http does; on anything actix would
 //! refuse, or that turns the connection into a plain stream (an upgrade,
-//! `CONNECT`), it stops following, since no further head will be read.
+//! `CONNECT`), it stops following, since no further head will be read, and
+//! says why at debug level.
+//!
+//! The grammar followed is actix-http 3.20's (the floor in `Cargo.toml`). On
+//! an upgrade of actix-http, run the differential test (`differential`: the
+//! same random streams through actix's decoder and `Framing`, head boundaries
+//! compared), and re-check by reading the new decoder what it may not
+//! generate: the chunk-size line grammar (whitespace, extensions, trailers)
+//! and the precedence of `Transfer-Encoding`, `Upgrade: websocket`,
+//! `Content-Length` and `CONNECT`.
 
 /// Most bytes a head may take: actix refuses a longer one.
 const MAX_HEAD: usize = 131_072;
+
+/// Why the following stops: a head actix refuses (and closes on).
+const REFUSED: &str = "refused head";
 
 /// Follows the requests a client sends on one connection.
 #[derive(Debug, Default)]
@@ -19,6 +31,23 @@ pub(crate) struct Framing {
     partial: Vec<u8>,
     /// How far the end of the current head has been looked for.
     newlines: Newlines,
+    /// Heads begun so far: the current one's number while one is under way.
+    heads: u64,
+    /// Heads ended so far: the requests actix has been sent.
+    requests: u64,
+}
+
+/// Where a connection's client is in what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Between requests: it owes nothing.
+    Idle,
+    /// Inside a head, the connection's [`Framing::heads`]th.
+    Head,
+    /// Inside the body of the [`Framing::requests`]th request.
+    Body,
+    /// No longer followed: no further head will be read.
+    Done,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +121,33 @@ impl Framing {
         self.state == State::Head && self.begun
     }
 
+    /// Where the client is, after the bytes fed so far.
+    pub(crate) fn phase(&self) -> Phase {
+        match self.state {
+            State::Head if self.begun => Phase::Head,
+            State::Head => Phase::Idle,
+            State::Length(_) | State::Chunked(_) => Phase::Body,
+            State::Done => Phase::Done,
+        }
+    }
+
+    /// How many heads have begun: a pipelined head that begins in the read
+    /// that ends the one before it is told from it by its number.
+    pub(crate) fn heads(&self) -> u64 {
+        self.heads
+    }
+
+    /// How many heads have ended: the number of the request whose body is
+    /// under way, if one is.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests
+    }
+
     /// Reads head bytes until the head ends; returns what follows it.
     fn head<'a>(&mut self, mut bytes: &'a [u8]) -> &'a [u8] {
+        if !self.begun {
+            self.heads += 1;
+        }
         self.begun = true;
         if self.partial.is_empty() {
             // Blank lines before the request line are skipped, not kept.
@@ -110,7 +164,7 @@ impl Framing {
         let Some(end) = self.find_end(bytes) else {
             if before + bytes.len() > MAX_HEAD {
                 // actix refuses the request and closes the connection.
-                self.finish();
+                self.finish("head over 128 KiB");
             } else {
                 self.partial.extend_from_slice(bytes);
             }
@@ -124,12 +178,13 @@ impl Framing {
             parse(&self.partial)
         };
         match parsed {
-            Some(state) => {
+            Ok(state) => {
                 self.partial.clear();
                 self.begun = false;
+                self.requests += 1;
                 self.state = state;
             }
-            None => self.finish(),
+            Err(why) => self.finish(why),
         }
         &bytes[end..]
     }
@@ -206,13 +261,19 @@ impl Framing {
         match next {
             Some(next) => self.state = State::Chunked(next),
             // actix refuses the body and closes the connection.
-            None => self.finish(),
+            None => self.finish("bad chunk"),
         }
         &bytes[1..]
     }
 
-    /// Stops following: no further head will be read.
-    fn finish(&mut self) {
+    /// Stops following, for `why`: no further head will be read. Said at
+    /// debug level, so that a connection left untimed is never silent.
+    #[cold]
+    fn finish(&mut self, why: &'static str) {
+        tracing::debug!(
+            reason = why,
+            "request heads on this connection are no longer followed nor timed"
+        );
         self.state = State::Done;
         self.partial = Vec::new();
     }
@@ -234,11 +295,11 @@ fn hex(byte: u8) -> Option<u8> {
 
 /// What follows `head`, a complete head from its request line: a body
 /// framed as actix frames it (chunked, by `Content-Length`, or none, then
-/// the next head), or `None` for a head actix refuses or after which it
-/// reads no other. Only what decides the framing is read: a head actix
-/// refuses for any other reason ends the connection anyway, so what
+/// the next head), or why no head follows: actix refuses this one, or
+/// reads no other after it. Only what decides the framing is read: a head
+/// actix refuses for any other reason ends the connection anyway, so what
 /// follows it does not matter.
-fn parse(head: &[u8]) -> Option<State> {
+fn parse(head: &[u8]) -> Result<State, &'static str> {
     let mut lines = Lines { rest: head };
     let request_line = lines.next().unwrap_or_default();
     let method = request_line
@@ -250,17 +311,17 @@ fn parse(head: &[u8]) -> Option<State> {
     let mut chunked = false;
     let mut websocket = false;
     for line in lines {
-        let colon = memchr::memchr(b':', line)?;
+        let colon = memchr::memchr(b':', line).ok_or(REFUSED)?;
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"content-length") {
             match (length, std::str::from_utf8(value).map(str::parse::<u64>)) {
                 (None, Ok(Ok(len))) if !value.starts_with(b"+") => length = Some(len),
-                _ => return None,
+                _ => return Err(REFUSED),
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only one, only `chunked`, only in HTTP/1.1.
             if chunked || !http_11 || !value.eq_ignore_ascii_case(b"chunked") {
-                return None;
+                return Err(REFUSED);
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket")
@@ -271,12 +332,12 @@ fn parse(head: &[u8]) -> Option<State> {
     // In actix's order: chunks, then an upgrade (the rest of the connection
     // is the upgraded protocol's), then the length.
     match (chunked, length) {
-        (true, None) => Some(State::Chunked(Chunk::SizeFirst)),
-        (true, Some(_)) => None,
-        (false, _) if websocket => None,
-        (false, Some(0) | None) if method == b"CONNECT" => None,
-        (false, Some(0) | None) => Some(State::Head),
-        (false, Some(len)) => Some(State::Length(len)),
+        (true, None) => Ok(State::Chunked(Chunk::SizeFirst)),
+        (true, Some(_)) => Err(REFUSED),
+        (false, _) if websocket => Err("upgrade"),
+        (false, Some(0) | None) if method == b"CONNECT" => Err("CONNECT"),
+        (false, Some(0) | None) => Ok(State::Head),
+        (false, Some(len)) => Ok(State::Length(len)),
     }
 }
 
@@ -296,6 +357,9 @@ impl<'a> Iterator for Lines<'a> {
         (!line.is_empty()).then_some(line)
     }
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,9 @@
 //! the nearest an actix `HttpServer` (for TLS, HTTP/2) can come to it.
 
 mod configure;
-mod conn;
+mod fin;
 mod framing;
+mod timed;
 
 use std::any::Any;
 use std::fmt;
@@ -21,7 +22,8 @@ use std::time::Duration;
 
 use actix_http::{HttpService, Request, error::DispatchError};
 use actix_service::{
-    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config,
+    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, apply_fn_factory,
+    fn_service, map_config,
 };
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Extensions, Response};
@@ -31,7 +33,8 @@ use actix_web::{Error, HttpRequest};
 #[cfg(feature = "send-timeout")]
 pub use configure::drop_stalled_after;
 pub use configure::{DEFAULT_SEND_TIMEOUT, configure_server};
-use conn::Conn;
+use fin::Fin;
+use timed::{Bounds, Responses, Timed, Tracked};
 
 use crate::client::ClientSide;
 use crate::clock;
@@ -42,6 +45,9 @@ type App<I, S, B> = fn() -> (I, S, B);
 
 /// How long a request head may take, from its first byte, by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request body may go without a byte arriving, by default.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an idle connection is kept open between requests by default.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -73,6 +79,7 @@ impl fmt::Debug for OnConnect {
 #[derive(Debug, Clone)]
 struct Settings {
     request_timeout: Duration,
+    body_timeout: Duration,
     keep_alive: Duration,
     disconnect_timeout: Duration,
     grace: Duration,
@@ -82,9 +89,16 @@ struct Settings {
 }
 
 impl Settings {
-    /// The head timeout for the connection wrapper: none when zero.
-    fn head_timeout(&self) -> Option<Duration> {
-        (!self.request_timeout.is_zero()).then_some(self.request_timeout)
+    /// How long a client may take over what it owes: zero is unbounded; a
+    /// body left unread lingers for the keep-alive time after its
+    /// response, as long as the connection would have been kept anyway.
+    fn bounds(&self) -> Bounds {
+        let bounded = |bound: Duration| (!bound.is_zero()).then_some(bound);
+        Bounds {
+            head: bounded(self.request_timeout),
+            body: bounded(self.body_timeout),
+            linger: self.keep_alive,
+        }
     }
 }
 
@@ -168,6 +182,7 @@ where
             builder: actix_server::ServerBuilder::default(),
             settings: Arc::new(Mutex::new(Settings {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
                 keep_alive: DEFAULT_KEEP_ALIVE,
                 disconnect_timeout: Duration::from_secs(1),
                 grace: Duration::from_secs(30),
@@ -191,6 +206,16 @@ where
     /// the other durations are taken as a year at most.
     pub fn request_timeout(self, timeout: Duration) -> Self {
         self.set(|settings| settings.request_timeout = clock::capped(timeout))
+    }
+
+    /// How long a request body may go without a byte arriving
+    /// ([`DEFAULT_BODY_TIMEOUT`]), as nginx's `client_body_timeout`; zero
+    /// turns the bound off. A body its handler leaves unread must end
+    /// within the [keep-alive](Self::keep_alive) time after the response,
+    /// however it trickles. Past either, the client is no longer read: the
+    /// response under way is finished and the connection closed.
+    pub fn body_timeout(self, timeout: Duration) -> Self {
+        self.set(|settings| settings.body_timeout = clock::capped(timeout))
     }
 
     /// How long an idle connection stays open between requests
@@ -299,6 +324,16 @@ where
                 let app = factory()
                     .into_factory()
                     .map_err(|err| err.into().error_response());
+                // Each response tells its connection when it ends, so a body
+                // its handler left unread is bounded from then on.
+                let app = apply_fn_factory(app, |req: Request, service: &_| {
+                    let responses = req.conn_data::<Rc<Responses>>().cloned();
+                    let response = service.call(req);
+                    async move {
+                        let response: Response<B> = response.await?.into();
+                        Ok(response.map_body(|_, body| Tracked::new(body, responses)))
+                    }
+                });
                 let http = HttpService::build()
                     .keep_alive(settings.keep_alive)
                     .client_request_timeout(settings.request_timeout)
@@ -315,10 +350,11 @@ where
                     })
                     .on_connect_ext({
                         let on_connect = settings.on_connect.clone();
-                        move |conn: &Conn<TcpStream>, data: &mut Extensions| {
-                            data.insert(conn.client());
+                        move |conn: &Timed<Fin<TcpStream>>, data: &mut Extensions| {
+                            data.insert(conn.get_ref().client());
+                            data.insert(conn.responses());
                             if let Some(OnConnect(on_connect)) = &on_connect {
-                                on_connect(conn.io(), data);
+                                on_connect(conn.get_ref().io(), data);
                             }
                         }
                     })
@@ -327,7 +363,7 @@ where
                     let peer = tcp.peer_addr().ok();
                     prepare(&tcp, &settings);
                     std::future::ready(Ok::<_, DispatchError>((
-                        Conn::new(tcp, settings.head_timeout()),
+                        Timed::new(Fin::new(tcp), settings.bounds()),
                         peer,
                     )))
                 })
@@ -413,3 +449,43 @@ fn prepare(tcp: &TcpStream, settings: &Settings) {
     #[cfg(not(feature = "send-timeout"))]
     let _ = settings;
 }
+
+/// Implements `AsyncWrite` for a connection wrapper `$wrapper<T>` by
+/// passing every call to its field `io`: the wrappers change only reading.
+macro_rules! forward_write {
+    ($wrapper:ident) => {
+        impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper<T> {
+            fn poll_write(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.io).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.io.is_write_vectored()
+            }
+
+            fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.io).poll_flush(cx)
+            }
+
+            fn poll_shutdown(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.io).poll_shutdown(cx)
+            }
+        }
+    };
+}
+use forward_write;
