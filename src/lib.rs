@@ -70,6 +70,7 @@ mod csp;
 mod encoding;
 mod error;
 mod file;
+mod log;
 mod mode;
 mod page;
 #[cfg(feature = "upstream")]
@@ -95,6 +96,7 @@ pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
 pub use error::Error;
 pub use file::Files;
 pub use file::serve_file;
+pub use log::ClientMistakes;
 pub use mode::{Mode, ParseModeError};
 pub use page::{
     DEFAULT_DEADLINE, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_SECTIONS, Fragment, IntoFragment, Page,
@@ -108,7 +110,7 @@ pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 pub use server::drop_stalled_after;
 pub use server::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SEND_TIMEOUT,
-    Server, client_finished, configure_server,
+    MAX_TARGET, Server, client_finished, configure_server,
 };
 pub use shutdown::{begin_shutdown, shutdown_begun};
 pub use streamed::Streamed;

@@ -414,12 +414,14 @@ async fn a_handler_learns_that_its_client_finished_sending() {
 }
 
 /// Starts `app` on one worker with at most `max_connections` open, heads
-/// and bodies bounded by `bound`, and keep-alive (the linger of an unread
-/// body) of `keep_alive`; returns its address and handle.
+/// and bodies bounded by `bound`, keep-alive (the linger of an unread body)
+/// of `keep_alive` and request targets of `max_target` bytes at most;
+/// returns its address and handle.
 fn start_bounded(
     max_connections: usize,
     bound: Duration,
     keep_alive: Duration,
+    max_target: usize,
 ) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
     let (tx, _) = mpsc::unbounded_channel();
     let server = pagepipe::Server::new(move || app(tx.clone()))
@@ -428,6 +430,7 @@ fn start_bounded(
         .request_timeout(bound)
         .body_timeout(bound)
         .keep_alive(keep_alive)
+        .max_target_bytes(max_target)
         .disable_signals()
         .bind("127.0.0.1:0")
         .unwrap();
@@ -454,7 +457,7 @@ async fn until_closed(client: &mut tokio::net::TcpStream, within: Duration) -> D
 #[actix_web::test]
 async fn chunked_bodies_never_sent_close_their_connections_and_free_their_slots() {
     let keep_alive = Duration::from_secs(1);
-    let (addr, handle) = start_bounded(5, Duration::from_secs(1), keep_alive);
+    let (addr, handle) = start_bounded(5, Duration::from_secs(1), keep_alive, pagepipe::MAX_TARGET);
     let mut held = Vec::new();
     for _ in 0..5 {
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -483,7 +486,7 @@ async fn chunked_bodies_never_sent_close_their_connections_and_free_their_slots(
 #[actix_web::test]
 async fn a_body_that_stops_arriving_is_cut_at_its_bound() {
     let bound = Duration::from_secs(1);
-    let (addr, handle) = start_bounded(16, bound, Duration::from_secs(5));
+    let (addr, handle) = start_bounded(16, bound, Duration::from_secs(5), pagepipe::MAX_TARGET);
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc")
@@ -497,7 +500,7 @@ async fn a_body_that_stops_arriving_is_cut_at_its_bound() {
 #[actix_web::test]
 async fn a_pipelined_head_gets_the_whole_timeout_from_its_own_first_byte() {
     let timeout = Duration::from_secs(2);
-    let (addr, handle) = start_bounded(16, timeout, Duration::from_secs(5));
+    let (addr, handle) = start_bounded(16, timeout, Duration::from_secs(5), pagepipe::MAX_TARGET);
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client.write_all(b"GET /ok HTTP/1.1\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1400)).await;
@@ -515,5 +518,43 @@ async fn a_pipelined_head_gets_the_whole_timeout_from_its_own_first_byte() {
     let mut all = String::new();
     client.read_to_string(&mut all).await.unwrap();
     assert_eq!(all.matches("\r\n\r\nok").count(), 2, "{all}");
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_request_target_over_the_limit_gets_414_naming_it_whatever_its_form() {
+    let (addr, handle) = start_bounded(16, Duration::from_secs(5), Duration::from_secs(5), 8192);
+    let long_path = format!("/ok?{}", "q".repeat(70_000));
+    let long_authority = format!("http://{}.example/ok", "h".repeat(60_000));
+    for (target, len) in [
+        (long_path.as_str(), 70_004),
+        (long_authority.as_str(), 60_018),
+        ("/ok?x=12345678", 0),
+    ] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // A request that fits goes first on the same connection: it is
+        // answered before the refusal.
+        let request =
+            format!("GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let mut all = String::new();
+        client.read_to_string(&mut all).await.unwrap();
+        if len == 0 {
+            // Within the limit: both are answered.
+            assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all}");
+            continue;
+        }
+        let (first, second) = all
+            .split_once("\r\n\r\nok")
+            .unwrap_or_else(|| panic!("{}", &all[..200.min(all.len())]));
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{first}");
+        assert!(second.contains("HTTP/1.1 414 URI Too Long"), "{second}");
+        assert!(
+            second.ends_with(&format!(
+                "request target is {len} bytes; the limit is 8192\n"
+            )),
+            "{second}"
+        );
+    }
     handle.stop(false).await;
 }

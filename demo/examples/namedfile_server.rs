@@ -26,7 +26,6 @@
 )]
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 use std::convert::Infallible;
@@ -104,8 +103,14 @@ fn main() -> std::io::Result<()> {
         }
     }
     actix_web::rt::System::new().block_on(async move {
-        let listener = TcpListener::bind(&addr)?;
-        let local = listener.local_addr()?;
+        // Bound by HttpServer with the backlog pagepipe's server uses
+        // (2,048), so a burst of connections meets the same queue.
+        let addr: std::net::SocketAddr = addr.parse().map_err(|err| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("--addr {addr}: {err}"),
+            )
+        })?;
         let root = web::Data::new(assets);
         let preload = web::Data::new(preload);
         let server = HttpServer::new(move || {
@@ -118,8 +123,10 @@ fn main() -> std::io::Result<()> {
         })
         .workers(workers.max(1))
         .tcp_nodelay(true)
-        .listen(listener)?
-        .run();
+        .backlog(2048)
+        .bind(addr)?;
+        let local = server.addrs()[0];
+        let server = server.run();
         println!("listening on http://{local}");
         std::io::stdout().flush()?;
         server.await

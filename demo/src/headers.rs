@@ -59,33 +59,23 @@ pub(crate) async fn finish(
     Ok(res.map_into_left_body())
 }
 
-/// A `414` or `431` naming the limit, for a request over one.
+/// A `431` naming the limit, for request headers over it. (A request
+/// target over its limit never gets here: the server answers it `414`.)
 fn refuse_oversized(req: &ServiceRequest) -> Option<HttpResponse> {
     let limits = &req.app_data::<web::Data<State>>()?.limits;
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |target| target.as_str().len());
     let headers: usize = req
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    let (status, message) = if target > limits.max_target {
-        let message = format!(
-            "request target is {target} bytes; the limit is {}\n",
-            limits.max_target
-        );
-        (StatusCode::URI_TOO_LONG, message)
-    } else if headers > limits.max_headers {
-        let message = format!(
-            "request headers are {headers} bytes; the limit is {}\n",
-            limits.max_headers
-        );
-        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message)
-    } else {
+    if headers <= limits.max_headers {
         return None;
-    };
+    }
+    let message = format!(
+        "request headers are {headers} bytes; the limit is {}\n",
+        limits.max_headers
+    );
+    let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
     Some(text(status, message).respond_to(req.request()))
 }
 

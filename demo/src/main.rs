@@ -1,7 +1,6 @@
 //! The pagepipe demo server (`docs/DEMO_CONTRACT.md`): flags, logging, signals.
 
 use std::io::{self, IsTerminal as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +15,9 @@ mod media;
 mod query;
 mod server;
 mod showcase;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, fmt as log_fmt};
 
 /// The assets bundled with the demo, found from the source tree it was built
 /// in, so the binary starts from any folder.
@@ -68,9 +69,10 @@ struct Args {
     /// Open connections per worker; more wait in the listen backlog.
     #[arg(long, default_value_t = 25_000, value_name = "N")]
     max_connections: usize,
-    /// Longest request target (path and query) in bytes; longer gets 414.
-    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
-    max_target_bytes: usize,
+    /// Longest request target (path and query, or an absolute URL as
+    /// sent) in bytes, at most 65534; longer gets 414.
+    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=pagepipe::MAX_TARGET as u64))]
+    max_target_bytes: u64,
     /// Most bytes of request header names and values; more gets 431.
     #[arg(long, default_value_t = 16_384, value_name = "BYTES")]
     max_header_bytes: usize,
@@ -89,12 +91,14 @@ struct Args {
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(pagepipe::ClientMistakes)
+        .with(
+            log_fmt::layer()
+                .with_writer(io::stderr)
+                .with_ansi(io::stderr().is_terminal()),
         )
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     let assets = match &args.assets {
@@ -122,14 +126,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
-    let listener = TcpListener::bind(&args.addr)
-        .map_err(|err| io::Error::new(err.kind(), format!("--addr {}: {err}", args.addr)))?;
-    let addr = listener.local_addr()?;
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let server = server::serve(
-        listener,
+    // pagepipe's server binds (every address `--addr` resolves to) with its
+    // listen backlog of 2,048: std's `TcpListener::bind` gives 128, and a
+    // burst of connections past that waits a second for its SYN to be
+    // sent again.
+    let (addr, server) = server::serve(
+        &args.addr,
         server::Options {
             assets,
             workers,
@@ -139,12 +144,20 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
                 request_timeout: Duration::from_millis(args.request_timeout_ms),
                 keep_alive: Duration::from_secs(args.keep_alive_secs),
                 max_connections: args.max_connections,
-                max_target: args.max_target_bytes,
+                max_target: usize::try_from(args.max_target_bytes).unwrap_or(pagepipe::MAX_TARGET),
                 max_headers: args.max_header_bytes,
                 send_timeout: Duration::from_secs(args.send_timeout_secs),
             },
         },
-    )?;
+    )
+    .map_err(|err| {
+        // pagepipe names the address that failed, which `--addr` often is.
+        let message = err.to_string();
+        let cause = message
+            .strip_prefix(&format!("{}: ", args.addr))
+            .unwrap_or(&message);
+        io::Error::new(err.kind(), format!("--addr {}: {cause}", args.addr))
+    })?;
     let handle = server.handle();
     // Installed before the first connection, so a SIGTERM is never missed.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -3,7 +3,7 @@
 
 use std::fmt::{Debug, Display};
 use std::io;
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use actix_web::dev::Server;
@@ -81,9 +81,12 @@ fn routes(cfg: &mut web::ServiceConfig, assets: &Path) {
         .configure(|cfg| media::routes(cfg, assets));
 }
 
-/// Starts the demo server on `listener`. It does not handle signals: call
-/// `stop` on the returned server's handle to shut it down gracefully.
-pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Server> {
+/// Starts the demo server on every address `addr` resolves to (`HOST:PORT`;
+/// port 0 picks a free one), bound by pagepipe's server with its listen
+/// backlog. Returns the first address bound (`listening on` names one;
+/// actix logs each) and the running server. It does not handle signals:
+/// call `stop` on the server's handle to shut it down gracefully.
+pub(crate) fn serve(addr: &str, options: Options) -> io::Result<(SocketAddr, Server)> {
     let limits = options.limits.clone();
     let assets = options.assets.clone();
     let state = web::Data::new(State {
@@ -103,13 +106,17 @@ pub(crate) fn serve(listener: TcpListener, options: Options) -> io::Result<Serve
     .send_timeout(Some(limits.send_timeout))
     .workers(options.workers.max(1))
     .request_timeout(limits.request_timeout)
+    .max_target_bytes(limits.max_target)
     .keep_alive(limits.keep_alive)
     .max_connections(limits.max_connections)
     .shutdown_timeout(options.shutdown_timeout)
     .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .bind(addr)?;
+    let first = *server
+        .addrs()
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address bound"))?;
+    Ok((first, server.run()))
 }
 
 /// A resource at `path` whose unsupported methods get a plain-text `405`.

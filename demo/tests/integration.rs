@@ -33,3 +33,7 @@ mod media;
 mod proxy;
 // `/stream-data` paced NDJSON and its `400`s; the `/streams-api` page.
 mod data;
+// The listening socket's backlog is pagepipe's 2,048.
+mod listen;
+// Malformed requests log no ERROR; a server's failure still does.
+mod logging;

@@ -20,8 +20,23 @@ const MAX_HEAD: usize = 131_072;
 /// Why the following stops: a head actix refuses (and closes on).
 const REFUSED: &str = "refused head";
 
+/// The longest request target actix can read: its URI parser refuses a
+/// longer one with an empty `400`.
+pub const MAX_TARGET: usize = 65_534;
+
+/// A head whose request target is longer than the limit: where it ended in
+/// the bytes fed last, how long its target is, and whether it asked for
+/// `HEAD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LongTarget {
+    /// The offset of the head's last byte in the bytes fed last.
+    pub(crate) last_byte: usize,
+    pub(crate) len: usize,
+    pub(crate) head_method: bool,
+}
+
 /// Follows the requests a client sends on one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Framing {
     state: State,
     /// Blank lines, or the start of a head, arrived: a head is under way.
@@ -35,6 +50,18 @@ pub(crate) struct Framing {
     heads: u64,
     /// Heads ended so far: the requests actix has been sent.
     requests: u64,
+    /// The longest request target let through.
+    max_target: usize,
+    /// How many bytes the current `feed` was given.
+    fed: usize,
+    /// A head whose target is too long, found by the last `feed`.
+    long_target: Option<LongTarget>,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Self::new(MAX_TARGET)
+    }
 }
 
 /// Where a connection's client is in what it sends.
@@ -92,9 +119,26 @@ enum Newlines {
 }
 
 impl Framing {
+    /// Follows a connection whose request targets may be `max_target`
+    /// bytes long at most ([`MAX_TARGET`] at most).
+    pub(crate) fn new(max_target: usize) -> Self {
+        Self {
+            state: State::default(),
+            begun: false,
+            partial: Vec::new(),
+            newlines: Newlines::default(),
+            heads: 0,
+            requests: 0,
+            max_target: max_target.min(MAX_TARGET),
+            fed: 0,
+            long_target: None,
+        }
+    }
+
     /// Follows `bytes`, the next ones the client sent. Returns whether a
     /// head has begun and not ended: the one thing to time.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        self.fed = bytes.len();
         while !bytes.is_empty() {
             bytes = match self.state {
                 State::Head => self.head(bytes),
@@ -129,6 +173,14 @@ impl Framing {
             State::Length(_) | State::Chunked(_) => Phase::Body,
             State::Done => Phase::Done,
         }
+    }
+
+    /// The head with a request target over the limit that the last
+    /// `feed` ended, if any: it is not to reach actix, which would refuse
+    /// a target over [`MAX_TARGET`] with an empty `400`. No further head
+    /// is followed after it.
+    pub(crate) fn take_long_target(&mut self) -> Option<LongTarget> {
+        self.long_target.take()
     }
 
     /// How many heads have begun: a pipelined head that begins in the read
@@ -171,12 +223,23 @@ impl Framing {
             return &[];
         };
         // Most heads arrive in one read and are parsed where they are.
-        let parsed = if self.partial.is_empty() {
-            parse(&bytes[..end])
+        let head = if self.partial.is_empty() {
+            &bytes[..end]
         } else {
             self.partial.extend_from_slice(&bytes[..end]);
-            parse(&self.partial)
+            &self.partial
         };
+        let (method, target) = request_target(head);
+        if target > self.max_target {
+            self.long_target = Some(LongTarget {
+                last_byte: self.fed - bytes.len() + end - 1,
+                len: target,
+                head_method: method == b"HEAD",
+            });
+            self.finish("request target over the limit");
+            return &[];
+        }
+        let parsed = parse(head);
         match parsed {
             Ok(state) => {
                 self.partial.clear();
@@ -339,6 +402,15 @@ fn parse(head: &[u8]) -> Result<State, &'static str> {
         (false, Some(0) | None) => Ok(State::Head),
         (false, Some(len)) => Ok(State::Length(len)),
     }
+}
+
+/// The method of `head`, a complete head, and the length of its request
+/// target as sent (an absolute-form target whole).
+fn request_target(head: &[u8]) -> (&[u8], usize) {
+    let line = Lines { rest: head }.next().unwrap_or_default();
+    let mut words = line.split(|byte| *byte == b' ');
+    let method = words.next().unwrap_or_default();
+    (method, words.next().map_or(0, <[u8]>::len))
 }
 
 /// The lines of a head up to its blank line, without their line endings.

@@ -34,7 +34,8 @@ use actix_web::{Error, HttpRequest};
 pub use configure::drop_stalled_after;
 pub use configure::{DEFAULT_SEND_TIMEOUT, configure_server};
 use fin::Fin;
-use timed::{Bounds, Responses, Timed, Tracked};
+pub use framing::MAX_TARGET;
+use timed::{Limits, Responses, Timed, Tracked};
 
 use crate::client::ClientSide;
 use crate::clock;
@@ -80,6 +81,7 @@ impl fmt::Debug for OnConnect {
 struct Settings {
     request_timeout: Duration,
     body_timeout: Duration,
+    max_target: usize,
     keep_alive: Duration,
     disconnect_timeout: Duration,
     grace: Duration,
@@ -89,15 +91,16 @@ struct Settings {
 }
 
 impl Settings {
-    /// How long a client may take over what it owes: zero is unbounded; a
-    /// body left unread lingers for the keep-alive time after its
-    /// response, as long as the connection would have been kept anyway.
-    fn bounds(&self) -> Bounds {
+    /// What a client may take, and how long: zero is unbounded; a body
+    /// left unread lingers for the keep-alive time after its response, as
+    /// long as the connection would have been kept anyway.
+    fn limits(&self) -> Limits {
         let bounded = |bound: Duration| (!bound.is_zero()).then_some(bound);
-        Bounds {
+        Limits {
             head: bounded(self.request_timeout),
             body: bounded(self.body_timeout),
             linger: self.keep_alive,
+            max_target: self.max_target,
         }
     }
 }
@@ -183,6 +186,7 @@ where
             settings: Arc::new(Mutex::new(Settings {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
+                max_target: MAX_TARGET,
                 keep_alive: DEFAULT_KEEP_ALIVE,
                 disconnect_timeout: Duration::from_secs(1),
                 grace: Duration::from_secs(30),
@@ -216,6 +220,15 @@ where
     /// response under way is finished and the connection closed.
     pub fn body_timeout(self, timeout: Duration) -> Self {
         self.set(|settings| settings.body_timeout = clock::capped(timeout))
+    }
+
+    /// The longest request target (path and query, or an absolute URL as
+    /// sent), in bytes: a longer one gets `414` naming its size and the
+    /// limit, and the connection is closed. At most, and by default,
+    /// [`MAX_TARGET`] (65,534), the longest actix reads: without this a
+    /// longer one got an empty `400`.
+    pub fn max_target_bytes(self, max: usize) -> Self {
+        self.set(|settings| settings.max_target = max.min(MAX_TARGET))
     }
 
     /// How long an idle connection stays open between requests
@@ -363,7 +376,7 @@ where
                     let peer = tcp.peer_addr().ok();
                     prepare(&tcp, &settings);
                     std::future::ready(Ok::<_, DispatchError>((
-                        Timed::new(Fin::new(tcp), settings.bounds()),
+                        Timed::new(Fin::new(tcp), settings.limits()),
                         peer,
                     )))
                 })
@@ -451,9 +464,19 @@ fn prepare(tcp: &TcpStream, settings: &Settings) {
 }
 
 /// Implements `AsyncWrite` for a connection wrapper `$wrapper<T>` by
-/// passing every call to its field `io`: the wrappers change only reading.
+/// passing every call to its field `io` (`shutdown: method` goes through
+/// the wrapper's own `method` instead).
 macro_rules! forward_write {
     ($wrapper:ident) => {
+        $crate::server::forward_write!($wrapper, shutdown: poll_shutdown_io);
+
+        impl<T: tokio::io::AsyncWrite + Unpin> $wrapper<T> {
+            fn poll_shutdown_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.io).poll_shutdown(cx)
+            }
+        }
+    };
+    ($wrapper:ident, shutdown: $shutdown:ident) => {
         impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper<T> {
             fn poll_write(
                 mut self: Pin<&mut Self>,
@@ -483,7 +506,7 @@ macro_rules! forward_write {
                 mut self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
             ) -> Poll<io::Result<()>> {
-                Pin::new(&mut self.io).poll_shutdown(cx)
+                self.$shutdown(cx)
             }
         }
     };

@@ -15,21 +15,24 @@ use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::framing::{Framing, Phase};
+use super::framing::{Framing, LongTarget, Phase};
 use crate::clock;
 
-/// How long a client may take over what it owes.
+/// How long a client may take over what it owes, and how long a request
+/// target may be.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Bounds {
+pub(crate) struct Limits {
     /// Each head, from its first byte; `None`: unbounded.
     pub(crate) head: Option<Duration>,
     /// Each gap between two reads of a body; `None`: unbounded.
     pub(crate) body: Option<Duration>,
     /// The rest of a body, once its response has ended.
     pub(crate) linger: Duration,
+    /// The longest request target, in bytes: a longer one gets `414`.
+    pub(crate) max_target: usize,
 }
 
 /// What the client is being timed for.
@@ -136,22 +139,26 @@ impl Drop for EndOnDrop {
 pub(crate) struct Timed<T> {
     io: T,
     framing: Framing,
-    bounds: Bounds,
+    limits: Limits,
     timer: Timer,
     /// Wakes the connection at the timer's deadline.
     sleep: Option<Pin<Box<Sleep>>>,
     responses: Rc<Responses>,
+    /// A `414` still to write before the connection closes: what is left
+    /// of it.
+    refusal: Option<Bytes>,
 }
 
 impl<T> Timed<T> {
-    pub(crate) fn new(io: T, bounds: Bounds) -> Self {
+    pub(crate) fn new(io: T, limits: Limits) -> Self {
         Self {
             io,
-            framing: Framing::default(),
-            bounds,
+            framing: Framing::new(limits.max_target),
+            limits,
             timer: Timer::Off,
             sleep: None,
             responses: Rc::default(),
+            refusal: None,
         }
     }
 
@@ -175,13 +182,13 @@ impl<T> Timed<T> {
             Phase::Idle | Phase::Done => Timer::Off,
             Phase::Head => match self.timer {
                 Timer::Head(head, _) if head == self.framing.heads() => self.timer,
-                _ => bounded(self.bounds.head)
+                _ => bounded(self.limits.head)
                     .map_or(Timer::Off, |due| Timer::Head(self.framing.heads(), due)),
             },
             Phase::Body => match self.responses.ended(self.framing.requests()) {
-                Some(ended) => Timer::Linger(clock::after(ended, self.bounds.linger)),
+                Some(ended) => Timer::Linger(clock::after(ended, self.limits.linger)),
                 None if read || !matches!(self.timer, Timer::Body(_)) => {
-                    bounded(self.bounds.body).map_or(Timer::Off, Timer::Body)
+                    bounded(self.limits.body).map_or(Timer::Off, Timer::Body)
                 }
                 None => self.timer,
             },
@@ -205,9 +212,9 @@ impl<T> Timed<T> {
     /// Stops reading the client, whose time for what it owes ran out.
     fn expire(&mut self) {
         let (owed, bound) = match self.timer {
-            Timer::Head(..) => ("a request head", self.bounds.head),
-            Timer::Body(_) => ("a request body", self.bounds.body),
-            _ => ("an unread request body", Some(self.bounds.linger)),
+            Timer::Head(..) => ("a request head", self.limits.head),
+            Timer::Body(_) => ("a request body", self.limits.body),
+            _ => ("an unread request body", Some(self.limits.linger)),
         };
         // A client's doing, and the client's to repeat: not a warning.
         tracing::debug!(
@@ -215,6 +222,32 @@ impl<T> Timed<T> {
             bound_ms = bound.unwrap_or_default().as_millis(),
             "the client took too long; closing the connection"
         );
+        self.timer = Timer::Expired;
+        self.sleep = None;
+    }
+
+    /// Answers a head whose request target is too long with `414`,
+    /// written once actix has written what it had to and closes the
+    /// connection; nothing more is read.
+    fn refuse(&mut self, long: LongTarget) {
+        tracing::debug!(
+            target_bytes = long.len,
+            limit = self.limits.max_target,
+            "request target over the limit: 414, closing the connection"
+        );
+        let body = format!(
+            "request target is {} bytes; the limit is {}\n",
+            long.len, self.limits.max_target
+        );
+        let mut response = format!(
+            "HTTP/1.1 414 URI Too Long\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        if !long.head_method {
+            response.push_str(&body);
+        }
+        self.refusal = Some(Bytes::from(response));
         self.timer = Timer::Expired;
         self.sleep = None;
     }
@@ -246,6 +279,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
                 this.framing.feed(&buf.filled()[before..]);
+                if let Some(long) = this.framing.take_long_target() {
+                    // actix never sees the head end: it is answered here.
+                    buf.set_filled(before + long.last_byte);
+                    this.refuse(long);
+                    return Poll::Ready(Ok(()));
+                }
                 let now = Instant::now();
                 let timer = this.next_timer(now, true);
                 this.set(timer);
@@ -273,7 +312,26 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
     }
 }
 
-super::forward_write!(Timed);
+impl<T: AsyncWrite + Unpin> Timed<T> {
+    /// Writes what is left of a refusal, then shuts the connection down.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(refusal) = self.refusal.as_mut().filter(|left| !left.is_empty()) {
+            match Pin::new(&mut self.io).poll_write(cx, refusal) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(written)) => {
+                    let _ = refusal.split_to(written);
+                }
+                // The client is gone: there is no one to tell.
+                Poll::Ready(Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.refusal = None;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+super::forward_write!(Timed, shutdown: poll_close);
 
 #[cfg(test)]
 mod tests {
@@ -282,7 +340,7 @@ mod tests {
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 
-    use super::{Bounds, Responses, Timed};
+    use super::{Limits, Responses, Timed};
 
     const HEAD: Duration = Duration::from_secs(5);
     const BODY: Duration = Duration::from_secs(10);
@@ -290,12 +348,13 @@ mod tests {
 
     fn connection() -> (DuplexStream, Timed<DuplexStream>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let bounds = Bounds {
+        let limits = Limits {
             head: Some(HEAD),
             body: Some(BODY),
             linger: LINGER,
+            max_target: 100,
         };
-        (client, Timed::new(server, bounds))
+        (client, Timed::new(server, limits))
     }
 
     /// Reads what is there; `None` once the reader was told the input ended.
@@ -448,12 +507,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unbounded_heads_and_bodies_are_never_cut() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let bounds = Bounds {
+        let limits = Limits {
             head: None,
             body: None,
             linger: LINGER,
+            max_target: 100,
         };
-        let mut conn = Timed::new(server, bounds);
+        let mut conn = Timed::new(server, limits);
         client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         assert!(read(&mut conn).await.is_some());
         let waited = tokio::time::timeout(HEAD * 100, read(&mut conn)).await;
@@ -465,5 +525,32 @@ mod tests {
         assert!(read(&mut conn).await.is_some());
         let waited = tokio::time::timeout(BODY * 100, read(&mut conn)).await;
         assert!(waited.is_err(), "still reading: {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_whose_target_is_too_long_never_reaches_the_reader_and_gets_414_at_close() {
+        let (mut client, mut conn) = connection();
+        let target = format!("/{}", "a".repeat(150));
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let passed = read(&mut conn).await.unwrap();
+        assert_eq!(
+            passed,
+            request.as_bytes()[..request.len() - 1],
+            "all but its last byte"
+        );
+        assert_eq!(read(&mut conn).await, None, "then the input ends");
+        conn.shutdown().await.unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 414 URI Too Long\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(
+            answer.ends_with("\r\n\r\nrequest target is 151 bytes; the limit is 100\n"),
+            "{answer}"
+        );
     }
 }
