@@ -140,6 +140,9 @@ fn out_of_order(
             shown.insert(key);
         }
         let mut writer = Writer::new(PIECE, cap);
+        if !ready.is_empty() {
+            writer.reserve_piece();
+        }
         // The shell's parts are dropped as they are written: the page does
         // not hold its markup while sections are pending.
         writer.push(parts, &sections);
@@ -249,6 +252,9 @@ fn in_order(
         };
         // A buffered page is one chunk: it is held whole by design.
         let mut writer = Writer::new(if buffered { usize::MAX } else { PIECE }, cap);
+        if !ready.is_empty() {
+            writer.reserve_piece();
+        }
         writer.push(parts, &sections);
         loop {
             let key = match writer.write(&mut sections, &wire, &mut ready, true) {

@@ -145,6 +145,13 @@ impl Writer {
         self.open(resolved, sections);
     }
 
+    /// Makes room for a whole piece at once: for output whose size is not
+    /// known before it is rendered (sections written in place), one
+    /// allocation rather than one per section.
+    pub(super) fn reserve_piece(&mut self) {
+        self.reserve(std::iter::once(self.piece.min(PIECE)));
+    }
+
     /// Appends `bytes` after everything written.
     pub(super) fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -177,6 +184,8 @@ impl Writer {
                 return Next::Piece(std::mem::take(&mut self.buf).freeze());
             }
             let Some(step) = self.steps.pop() else {
+                // Not kept while the page waits for its sections.
+                self.steps = Vec::new();
                 return Next::Done;
             };
             match step {

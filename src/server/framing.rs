@@ -229,7 +229,12 @@ impl Framing {
             self.partial.extend_from_slice(&bytes[..end]);
             &self.partial
         };
-        let (method, target) = request_target(head);
+        // A head no longer than the limit cannot hold a longer target.
+        let (method, target) = if head.len() > self.max_target {
+            request_target(head)
+        } else {
+            (&[][..], 0)
+        };
         if target > self.max_target {
             self.long_target = Some(LongTarget {
                 last_byte: self.fed - bytes.len() + end - 1,

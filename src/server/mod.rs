@@ -341,7 +341,9 @@ where
                 // its handler left unread is bounded from then on.
                 let app = apply_fn_factory(app, |req: Request, service: &_| {
                     let responses = req.conn_data::<Rc<Responses>>().cloned();
-                    let response = service.call(req);
+                    // Boxed: held inline, the application's future would make
+                    // every connection's state larger for its whole life.
+                    let response = Box::pin(service.call(req));
                     async move {
                         let response: Response<B> = response.await?.into();
                         Ok(response.map_body(|_, body| Tracked::new(body, responses)))
@@ -372,11 +374,12 @@ where
                         }
                     })
                     .h1(map_config(app, |_| AppConfig::default()));
+                let limits = Rc::new(settings.limits());
                 fn_service(move |tcp: TcpStream| {
                     let peer = tcp.peer_addr().ok();
                     prepare(&tcp, &settings);
                     std::future::ready(Ok::<_, DispatchError>((
-                        Timed::new(Fin::new(tcp), settings.limits()),
+                        Timed::new(Fin::new(tcp), Rc::clone(&limits)),
                         peer,
                     )))
                 })

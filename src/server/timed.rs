@@ -134,23 +134,35 @@ impl Drop for EndOnDrop {
     }
 }
 
+/// The time, read from the clock once and only if asked: most reads of a
+/// connection (a whole head, the time between requests) need none.
+#[derive(Default)]
+struct Now(Option<Instant>);
+
+impl Now {
+    fn get(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
 /// A client connection whose every owed byte is bounded in time.
 #[derive(Debug)]
 pub(crate) struct Timed<T> {
     io: T,
     framing: Framing,
-    limits: Limits,
+    /// Shared by the connections of a worker.
+    limits: Rc<Limits>,
     timer: Timer,
     /// Wakes the connection at the timer's deadline.
     sleep: Option<Pin<Box<Sleep>>>,
     responses: Rc<Responses>,
     /// A `414` still to write before the connection closes: what is left
-    /// of it.
-    refusal: Option<Bytes>,
+    /// of it (boxed: most connections never have one).
+    refusal: Option<Box<Bytes>>,
 }
 
 impl<T> Timed<T> {
-    pub(crate) fn new(io: T, limits: Limits) -> Self {
+    pub(crate) fn new(io: T, limits: Rc<Limits>) -> Self {
         Self {
             io,
             framing: Framing::new(limits.max_target),
@@ -176,8 +188,9 @@ impl<T> Timed<T> {
     /// of its first byte, a body's moves with each read (`read` says one
     /// just happened), a body already answered keeps the response's end
     /// plus the linger.
-    fn next_timer(&self, now: Instant, read: bool) -> Timer {
-        let bounded = |bound: Option<Duration>| bound.map(|bound| clock::after(now, bound));
+    fn next_timer(&self, now: &mut Now, read: bool) -> Timer {
+        let mut bounded =
+            |bound: Option<Duration>| bound.map(|bound| clock::after(now.get(), bound));
         match self.framing.phase() {
             Phase::Idle | Phase::Done => Timer::Off,
             Phase::Head => match self.timer {
@@ -247,7 +260,7 @@ impl<T> Timed<T> {
         if !long.head_method {
             response.push_str(&body);
         }
-        self.refusal = Some(Bytes::from(response));
+        self.refusal = Some(Box::new(Bytes::from(response)));
         self.timer = Timer::Expired;
         self.sleep = None;
     }
@@ -285,12 +298,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
                     this.refuse(long);
                     return Poll::Ready(Ok(()));
                 }
-                let now = Instant::now();
-                let timer = this.next_timer(now, true);
+                let mut now = Now::default();
+                let timer = this.next_timer(&mut now, true);
                 this.set(timer);
                 // A head or an unread body trickled past its deadline ends
                 // here, even if the wake-up has not fired yet.
-                if timer.deadline().is_some_and(|due| now >= due) {
+                if timer.deadline().is_some_and(|due| now.get() >= due) {
                     this.expire();
                 }
                 Poll::Ready(Ok(()))
@@ -298,7 +311,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
             Poll::Pending => {
                 // A response that ended since the last read turns a body's
                 // timer into the linger.
-                let timer = this.next_timer(Instant::now(), false);
+                let timer = this.next_timer(&mut Now::default(), false);
                 this.set(timer);
                 if this.due(cx) {
                     this.expire();
@@ -354,7 +367,7 @@ mod tests {
             linger: LINGER,
             max_target: 100,
         };
-        (client, Timed::new(server, limits))
+        (client, Timed::new(server, Rc::new(limits)))
     }
 
     /// Reads what is there; `None` once the reader was told the input ended.
@@ -513,7 +526,7 @@ mod tests {
             linger: LINGER,
             max_target: 100,
         };
-        let mut conn = Timed::new(server, limits);
+        let mut conn = Timed::new(server, Rc::new(limits));
         client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         assert!(read(&mut conn).await.is_some());
         let waited = tokio::time::timeout(HEAD * 100, read(&mut conn)).await;
