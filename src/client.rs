@@ -1,7 +1,7 @@
 //! Whether the client of a connection has finished sending (`FIN`): it
 //! went away, or half-closed the connection after its request. pagepipe's
-//! server tells it to the requests of the connection; pages and streams
-//! without a length end on it.
+//! server puts it in the connection data of its requests
+//! ([`ClientSide::of`]); pages and streams without a length end on it.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -17,6 +17,12 @@ pub(crate) struct ClientSide {
 }
 
 impl ClientSide {
+    /// The client's side of the connection `req` came on, when pagepipe's
+    /// server accepted it.
+    pub(crate) fn of(req: &actix_web::HttpRequest) -> Option<Rc<Self>> {
+        req.conn_data::<Rc<Self>>().cloned()
+    }
+
     /// Marks the client as done sending and wakes every page waiting on it.
     pub(crate) fn finish(&self) {
         if !self.finished.replace(true) {

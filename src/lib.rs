@@ -104,7 +104,8 @@ pub use page::{
 };
 #[cfg(feature = "upstream")]
 pub use proxy::{Upstream, UpstreamError};
-pub use render::{Body, render};
+pub use render::Body;
+pub use respond::render;
 pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 #[cfg(feature = "send-timeout")]
 pub use server::drop_stalled_after;

@@ -162,9 +162,6 @@ pub struct Page {
     pub(crate) max_sections: usize,
     pub(crate) max_held_bytes: usize,
     pub(crate) status: StatusCode,
-    /// The client's side of the connection the page is written on, when
-    /// pagepipe's [`Server`](crate::Server) serves it.
-    pub(crate) client: Option<std::rc::Rc<crate::client::ClientSide>>,
 }
 
 impl Page {
@@ -182,7 +179,6 @@ impl Page {
             max_sections: DEFAULT_MAX_SECTIONS,
             max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             status: StatusCode::OK,
-            client: None,
         }
     }
 
@@ -321,10 +317,10 @@ impl fmt::Debug for Page {
 /// An asset to preload: its URL and what it is; see [`Page::preload`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preload {
-    href: String,
-    kind: &'static str,
-    mime: Option<String>,
-    crossorigin: bool,
+    pub(crate) href: String,
+    pub(crate) kind: &'static str,
+    pub(crate) mime: Option<String>,
+    pub(crate) crossorigin: bool,
 }
 
 impl Preload {
@@ -360,25 +356,5 @@ impl Preload {
             mime: None,
             crossorigin: false,
         }
-    }
-
-    /// The hint as one `Link` header entry; `None` if the URL or type
-    /// would break out of it (`<`, `>`, quotes, commas or control bytes).
-    pub(crate) fn link(&self) -> Option<String> {
-        let unsafe_char = |c: char| c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ' ');
-        if self.href.is_empty() || self.href.chars().any(unsafe_char) {
-            return None;
-        }
-        let mut link = format!("<{}>; rel=preload; as={}", self.href, self.kind);
-        if let Some(mime) = &self.mime {
-            if mime.chars().any(unsafe_char) {
-                return None;
-            }
-            link.push_str(&format!("; type=\"{mime}\""));
-        }
-        if self.crossorigin {
-            link.push_str("; crossorigin");
-        }
-        Some(link)
     }
 }

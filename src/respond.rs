@@ -5,12 +5,43 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError as _, body::BoxBody};
 
+use std::rc::Rc;
+
+use crate::client::ClientSide;
 use crate::error::Error;
 use crate::mode::Mode;
 use crate::page::{Page, Preload};
-use crate::render::{Body, collect, render};
-use crate::server::client_side;
+use crate::render::{self, Body, collect};
 use crate::streamed::Streamed;
+
+/// Renders `page` in `mode`: its bytes, with no HTTP around them (for a
+/// response, return the page from a handler or call [`Page::respond`]).
+///
+/// Checks the page first (templates render, section ids are valid and
+/// unique, every section has exactly one slot) and fails before any byte is
+/// produced if it is not sound. Dropping the stream drops every pending
+/// section future.
+pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
+    render_for_client(page, mode, None)
+}
+
+/// Renders `page` in `mode` for a client whose side of the connection is
+/// `client`: the page ends at once when it finishes sending.
+pub(crate) fn render_for_client(
+    page: Page,
+    mode: Mode,
+    client: Option<Rc<ClientSide>>,
+) -> Result<Body, Error> {
+    let options = render::Options {
+        nonce: page.nonce,
+        deadline: page.deadline,
+        max_sections: page.max_sections,
+        shell_budget: page.shell_budget,
+        max_held_bytes: page.max_held_bytes,
+        client,
+    };
+    render::render(page.shell, options, mode)
+}
 
 /// A page rendered for one request: its mode, body, and the head of its
 /// response.
@@ -82,8 +113,7 @@ impl Page {
             headers,
         };
         let mode = self.mode_for(req);
-        self.client = client_side(req);
-        let body = render(self, mode)?;
+        let body = render_for_client(self, mode, ClientSide::of(req))?;
         Ok(Rendered { mode, body, head })
     }
 }
@@ -95,16 +125,32 @@ fn preload_links(preloads: &[Preload]) -> Result<Option<HeaderValue>, Error> {
     }
     let links = preloads
         .iter()
-        .map(|asset| {
-            asset
-                .link()
-                .ok_or_else(|| Error::InvalidHeader(format!("preload {asset:?}")))
-        })
+        .map(|asset| link(asset).ok_or_else(|| Error::InvalidHeader(format!("preload {asset:?}"))))
         .collect::<Result<Vec<_>, _>>()?
         .join(", ");
     HeaderValue::from_str(&links)
         .map(Some)
         .map_err(|_| Error::InvalidHeader(format!("Link: {links}")))
+}
+
+/// `asset` as one `Link` header entry; `None` if its URL or type would
+/// break out of it (`<`, `>`, quotes, commas or control bytes).
+fn link(asset: &Preload) -> Option<String> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ' ');
+    if asset.href.is_empty() || asset.href.chars().any(unsafe_char) {
+        return None;
+    }
+    let mut link = format!("<{}>; rel=preload; as={}", asset.href, asset.kind);
+    if let Some(mime) = &asset.mime {
+        if mime.chars().any(unsafe_char) {
+            return None;
+        }
+        link.push_str(&format!("; type=\"{mime}\""));
+    }
+    if asset.crossorigin {
+        link.push_str("; crossorigin");
+    }
+    Some(link)
 }
 
 impl Responder for Page {

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
 
+use crate::client::ClientSide;
 use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
-use crate::server::client_side;
 
 /// A response whose body is a stream of bytes.
 ///
@@ -124,7 +124,7 @@ impl Streamed {
         if !self.ends_with_client || self.length.is_some() {
             return self;
         }
-        let Some(client) = client_side(req) else {
+        let Some(client) = ClientSide::of(req) else {
             return self;
         };
         if let Body::Stream(body) = self.body {

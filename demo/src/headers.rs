@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use crate::server::{State, text};
+use crate::shared::{State, text};
 use pagepipe::Nonce;
 
 /// The demo's policy: nothing from elsewhere, and inline scripts only with

@@ -14,6 +14,7 @@ mod headers;
 mod media;
 mod query;
 mod server;
+mod shared;
 mod showcase;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -140,7 +141,7 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
             workers,
             shutdown_timeout: args.shutdown_timeout,
             video_upstream: args.video_upstream,
-            limits: server::Limits {
+            limits: shared::Limits {
                 request_timeout: Duration::from_millis(args.request_timeout_ms),
                 keep_alive: Duration::from_secs(args.keep_alive_secs),
                 max_connections: args.max_connections,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use actix_web::{HttpRequest, web};
 
-use crate::server::{State, get_or_head, resource};
+use crate::shared::{State, get_or_head, resource};
 use pagepipe::{Files, Streamed, serve_file};
 
 /// The bundled JPEG, under the assets folder.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 
-use crate::server::text_error;
+use crate::shared::text_error;
 use pagepipe::Mode;
 
 /// A query parameter that is malformed, out of range or repeated.

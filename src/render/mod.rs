@@ -3,6 +3,7 @@
 //! the shell and of each section are yielded. It knows nothing about HTTP.
 
 use std::io;
+use std::rc::Rc;
 use std::time::Duration;
 
 use async_stream::stream;
@@ -11,10 +12,11 @@ use futures_util::stream::LocalBoxStream;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::time::Instant;
 
+use crate::client::ClientSide;
 use crate::clock;
 use crate::error::Error;
 use crate::mode::Mode;
-use crate::page::{Fragment, Page};
+use crate::page::Fragment;
 use crate::wire::{self, Wire};
 
 mod body_end;
@@ -30,23 +32,33 @@ use writer::{Next, PIECE, Ready, Writer};
 /// after the shell become error markup in their slots.
 pub type Body = LocalBoxStream<'static, io::Result<Bytes>>;
 
-/// Renders `page` in `mode`.
+/// What rendering needs of a page besides its shell, and the client's side
+/// of its connection.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) nonce: Option<String>,
+    pub(crate) deadline: Duration,
+    pub(crate) max_sections: usize,
+    pub(crate) shell_budget: Duration,
+    pub(crate) max_held_bytes: usize,
+    pub(crate) client: Option<Rc<ClientSide>>,
+}
+
+/// Renders `shell` in `mode`.
 ///
 /// Checks the page first (templates render, section ids are valid and
 /// unique, every section has exactly one slot) and fails before any byte is
 /// produced if it is not sound. Dropping the stream drops every pending
 /// section future.
-pub fn render(page: Page, mode: Mode) -> Result<Body, Error> {
-    let Page {
-        shell,
+pub(crate) fn render(shell: Fragment, options: Options, mode: Mode) -> Result<Body, Error> {
+    let Options {
         nonce,
         deadline,
         max_sections,
         shell_budget,
         max_held_bytes,
         client,
-        ..
-    } = page;
+    } = options;
     if let Some(nonce) = &nonce {
         wire::validate_nonce(nonce)?;
     }

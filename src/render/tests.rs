@@ -10,7 +10,8 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::{BoxError, Fragment, Section, Slot, slot};
+use crate::respond::{render, render_for_client};
+use crate::{BoxError, Fragment, Page, Section, Slot, slot};
 
 #[derive(Template)]
 #[template(
@@ -1557,7 +1558,7 @@ async fn a_section_ready_before_its_client_finished_is_written_in_every_mode() {
         for _ in 0..32 {
             let client = std::rc::Rc::new(crate::client::ClientSide::default());
             client.finish();
-            let mut page = shell(2)
+            let page = shell(2)
                 .section(Section::new("s0", text("loading 0"), async {
                     Ok::<_, BoxError>(text("ready 0"))
                 }))
@@ -1566,8 +1567,8 @@ async fn a_section_ready_before_its_client_finished_is_written_in_every_mode() {
                     text("loading 1"),
                     std::future::pending::<Result<Text, BoxError>>(),
                 ));
-            page.client = Some(client);
-            let html = collect_all(render(page, mode).unwrap()).await.concat();
+            let body = render_for_client(page, mode, Some(client)).unwrap();
+            let html = collect_all(body).await.concat();
             assert!(html.contains("ready 0"), "{mode:?}: {html}");
             assert!(html.contains(wire::DEFAULT_TIMEOUT), "{mode:?}: {html}");
         }

@@ -427,13 +427,7 @@ where
 /// # async fn build_report() -> String { String::new() }
 /// ```
 pub fn client_finished(req: &HttpRequest) -> impl Future<Output = ()> + 'static {
-    ClientSide::finished_or_never(client_side(req))
-}
-
-/// The client's side of the connection `req` came on, when [`Server`]
-/// accepted it.
-pub(crate) fn client_side(req: &HttpRequest) -> Option<Rc<ClientSide>> {
-    req.conn_data::<Rc<ClientSide>>().cloned()
+    ClientSide::finished_or_never(ClientSide::of(req))
 }
 
 /// A listening socket on `addr` with `backlog`, its address reusable at

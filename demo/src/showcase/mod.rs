@@ -11,7 +11,7 @@ use askama::Template;
 use tokio::time::Instant;
 
 use crate::query::{QueryError, params, parse_mode};
-use crate::server::{State, text_error};
+use crate::shared::{State, text_error};
 use pagepipe::{Nonce, Page, Preload};
 
 mod sections;
