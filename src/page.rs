@@ -47,6 +47,7 @@ impl Fragment {
     }
 
     /// Adds a section whose slot is in this fragment's template.
+    #[must_use]
     pub fn section(mut self, section: Section) -> Self {
         self.sections.push(section);
         self
@@ -57,6 +58,7 @@ impl Fragment {
     /// escaped so no content can break out of it. Scripts read it with
     /// `JSON.parse(document.getElementById(ID).textContent)`. `id` follows
     /// the rules of section ids and must be unique in the page.
+    #[must_use]
     pub fn data(mut self, id: impl Into<String>, value: &impl serde::Serialize) -> Self {
         self.data.push((id.into(), wire::script_json(value)));
         self
@@ -186,6 +188,7 @@ impl Page {
     /// `insert_header` takes) with the page, replacing a header of the same
     /// name that pagepipe would send. A header that is not valid fails the
     /// page before its first byte, naming it.
+    #[must_use]
     pub fn header(mut self, header: impl TryIntoHeaderPair) -> Self {
         match header.try_into_pair() {
             Ok(pair) => self.headers.push(pair),
@@ -210,6 +213,7 @@ impl Page {
     ///     .preload(Preload::style("/assets/site.css"))
     ///     .preload(Preload::font("/assets/inter.woff2", "font/woff2"));
     /// ```
+    #[must_use]
     pub fn preload(mut self, asset: Preload) -> Self {
         self.preloads.push(asset);
         self
@@ -217,18 +221,21 @@ impl Page {
 
     /// Puts `nonce` on pagepipe's scripts and sends its
     /// [strict policy](Nonce::strict_policy) as `Content-Security-Policy`.
+    #[must_use]
     pub fn csp(self, nonce: &Nonce) -> Self {
         self.header((header::CONTENT_SECURITY_POLICY, nonce.strict_policy()))
             .nonce(nonce)
     }
 
     /// Adds a section whose slot is in the shell.
+    #[must_use]
     pub fn section(mut self, section: Section) -> Self {
         self.shell = self.shell.section(section);
         self
     }
 
     /// Carries `value` for the page's scripts; see [`Fragment::data`].
+    #[must_use]
     pub fn data(mut self, id: impl Into<String>, value: &impl serde::Serialize) -> Self {
         self.shell = self.shell.data(id, value);
         self
@@ -236,6 +243,7 @@ impl Page {
 
     /// Puts `nonce` on every inline script pagepipe writes, for a
     /// `Content-Security-Policy` with `script-src 'nonce-…'`.
+    #[must_use]
     pub fn nonce(mut self, nonce: impl Into<String>) -> Self {
         self.nonce = Some(nonce.into());
         self
@@ -243,6 +251,7 @@ impl Page {
 
     /// Delivers the page in `mode` rather than the one chosen per request by
     /// [`Mode::for_request`]. HTTP/1.0 clients always get [`Mode::Buffered`].
+    #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
         self
@@ -257,6 +266,7 @@ impl Page {
     /// A small budget (tens of ms) saves the reader a flash of loading
     /// markup for data that is almost always fast, at the cost of up to
     /// `budget` before the first byte.
+    #[must_use]
     pub fn shell_budget(mut self, budget: Duration) -> Self {
         self.shell_budget = budget;
         self
@@ -264,6 +274,7 @@ impl Page {
 
     /// Ends the page `deadline` after it starts streaming: sections still
     /// pending then show their error markup.
+    #[must_use]
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
@@ -272,6 +283,7 @@ impl Page {
     /// Allows at most `max` sections, nested ones included: a page over it
     /// fails before its first byte, and a section whose nested sections
     /// would pass it shows its error markup.
+    #[must_use]
     pub fn max_sections(mut self, max: usize) -> Self {
         self.max_sections = max;
         self
@@ -291,12 +303,14 @@ impl Page {
     /// error markup (each logged as a warning): the page holds at most the
     /// cap plus one section's markup. A
     /// [buffered](crate::Mode::Buffered) page is held whole by design.
+    #[must_use]
     pub fn max_held_bytes(mut self, max: usize) -> Self {
         self.max_held_bytes = max;
         self
     }
 
     /// Answers with `status` instead of `200 OK`.
+    #[must_use]
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self

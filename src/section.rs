@@ -255,6 +255,7 @@ impl Section {
 
     /// Gives up on the content after `timeout` (counted from when the section
     /// starts) and shows the error markup instead.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -267,6 +268,7 @@ impl Section {
     /// page added before this one or beside it; an unknown id or a cycle
     /// fails the page before its first byte. The page's deadline still ends
     /// the wait: `id` then shows its timeout markup, and this section follows.
+    #[must_use]
     pub fn after(mut self, id: impl Into<String>) -> Self {
         self.after = Some(id.into());
         self
@@ -274,6 +276,7 @@ impl Section {
 
     /// Shows `template` in the slot if the content fails, panics or times out,
     /// instead of a short default message.
+    #[must_use]
     pub fn error(mut self, template: impl Template) -> Self {
         self.error = Some(ErrorMarkup::Fixed(template.render()));
         self
@@ -282,6 +285,7 @@ impl Section {
     /// Shows the template `render` makes from the [`Failure`] if the content
     /// fails, panics or times out: a timeout can read differently from a
     /// failure, and a [`PublicError`]'s message can be shown.
+    #[must_use]
     pub fn error_with<T: Template>(mut self, render: impl FnOnce(&Failure) -> T + 'static) -> Self {
         self.error = Some(ErrorMarkup::Render(Box::new(move |failure| {
             render(failure).render()

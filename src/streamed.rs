@@ -135,18 +135,21 @@ impl Streamed {
     }
 
     /// Sets the status.
+    #[must_use]
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
 
     /// Sets a header, replacing any earlier value.
+    #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
         self
     }
 
     /// Declares the body's exact length, sent as `Content-Length`.
+    #[must_use]
     pub fn length(mut self, length: u64) -> Self {
         self.length = Some(length);
         self
@@ -195,6 +198,7 @@ impl Streamed {
 
     /// Leaves the body as it is whatever the request accepts: for bodies
     /// that are compressed already, or must keep their exact bytes.
+    #[must_use]
     pub fn uncompressed(mut self) -> Self {
         self.compress = false;
         self

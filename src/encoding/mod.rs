@@ -105,6 +105,7 @@ impl Compression {
 
     /// Bounds the memory holding compressed copies of static files to
     /// `bytes`; the least recently used copies make room for new ones.
+    #[must_use]
     pub fn cache_bytes(self, bytes: usize) -> Self {
         Self::with(self.inner.enabled, bytes)
     }

@@ -208,6 +208,7 @@ where
     /// How long each request head may take from its first byte
     /// ([`DEFAULT_REQUEST_TIMEOUT`]); zero turns the bound off. This and
     /// the other durations are taken as a year at most.
+    #[must_use]
     pub fn request_timeout(self, timeout: Duration) -> Self {
         self.set(|settings| settings.request_timeout = clock::capped(timeout))
     }
@@ -218,6 +219,7 @@ where
     /// within the [keep-alive](Self::keep_alive) time after the response,
     /// however it trickles. Past either, the client is no longer read: the
     /// response under way is finished and the connection closed.
+    #[must_use]
     pub fn body_timeout(self, timeout: Duration) -> Self {
         self.set(|settings| settings.body_timeout = clock::capped(timeout))
     }
@@ -227,18 +229,21 @@ where
     /// limit, and the connection is closed. At most, and by default,
     /// [`MAX_TARGET`] (65,534), the longest actix reads: without this a
     /// longer one got an empty `400`.
+    #[must_use]
     pub fn max_target_bytes(self, max: usize) -> Self {
         self.set(|settings| settings.max_target = max.min(MAX_TARGET))
     }
 
     /// How long an idle connection stays open between requests
     /// ([`DEFAULT_KEEP_ALIVE`]); zero closes it after each response.
+    #[must_use]
     pub fn keep_alive(self, keep_alive: Duration) -> Self {
         self.set(|settings| settings.keep_alive = clock::capped(keep_alive))
     }
 
     /// How long a closing connection may take to flush and shut down
     /// (1 s).
+    #[must_use]
     pub fn disconnect_timeout(self, timeout: Duration) -> Self {
         self.set(|settings| settings.disconnect_timeout = clock::capped(timeout))
     }
@@ -247,12 +252,14 @@ where
     /// unacknowledged before the connection is dropped (`TCP_USER_TIMEOUT`,
     /// [`DEFAULT_SEND_TIMEOUT`]); `None` leaves it to the kernel.
     #[cfg(feature = "send-timeout")]
+    #[must_use]
     pub fn send_timeout(self, timeout: Option<Duration>) -> Self {
         self.set(|settings| settings.send_timeout = timeout.map(clock::capped))
     }
 
     /// Worker threads, each running its own copy of the application (the
     /// number of CPUs by default; from 1 to 512).
+    #[must_use]
     pub fn workers(mut self, workers: usize) -> Self {
         self.builder = self.builder.workers(workers.clamp(1, MAX_WORKERS));
         self
@@ -260,6 +267,7 @@ where
 
     /// Open connections per worker (25,000 by default; at least 1); more
     /// wait in the listen backlog.
+    #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.builder = self.builder.max_concurrent_connections(max.max(1));
         self
@@ -267,6 +275,7 @@ where
 
     /// The listen backlog of the sockets [`bind`](Self::bind) makes after
     /// this call (2,048 by default).
+    #[must_use]
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = backlog;
         self
@@ -274,6 +283,7 @@ where
 
     /// Seconds open responses get to finish once a graceful stop begins
     /// (30 by default); open pages are asked to end half a second sooner.
+    #[must_use]
     pub fn shutdown_timeout(mut self, secs: u64) -> Self {
         let grace = clock::capped(Duration::from_secs(secs));
         self.builder = self.builder.shutdown_timeout(grace.as_secs());
@@ -283,6 +293,7 @@ where
     /// Calls `on_connect` with each new connection (the `TcpStream`, as
     /// `&dyn Any`) and the data its requests will find in
     /// `HttpRequest::conn_data`, as `HttpServer::on_connect` does.
+    #[must_use]
     pub fn on_connect<C>(self, on_connect: C) -> Self
     where
         C: Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static,
@@ -291,6 +302,7 @@ where
     }
 
     /// Leaves `SIGINT`/`SIGTERM` alone: stop the server through its handle.
+    #[must_use]
     pub fn disable_signals(mut self) -> Self {
         self.builder = self.builder.disable_signals();
         self
