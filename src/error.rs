@@ -20,6 +20,9 @@ pub enum Error {
     /// Two sections of one page share an id.
     #[error("section id \"{0}\" is used twice in one page")]
     DuplicateSection(String),
+    /// A data block's id is used twice in one page, or is also a section's.
+    #[error("data block id \"{0}\" is used twice in one page, or by a section too")]
+    DuplicateDataId(String),
     /// A section was added but its template holds no `slot` for it.
     #[error(
         "section \"{section}\" has no slot in its template{}",

@@ -151,35 +151,17 @@ pub(crate) fn encode(
     async_stream::try_stream! {
         let mut encoder = Encoder::new(coding);
         futures_util::pin_mut!(body);
-        let mut ended = false;
-        while !ended {
-            let Some(first) = body.next().await else { break };
-            let mut input = Ready::new(first?);
-            while input.len() < INLINE_LIMIT {
-                match body.next().now_or_never() {
-                    Some(Some(next)) => input.push(&next?),
-                    Some(None) => {
-                        ended = true;
-                        break;
-                    }
-                    None => break,
+        loop {
+            let Some((input, ended)) = next_input(body.as_mut()).await? else {
+                let mut end = Vec::new();
+                encoder.finish_into(&mut end)?;
+                if !end.is_empty() {
+                    yield Bytes::from(end);
                 }
-            }
-            let input = input.into_bytes();
-            let mut out = Vec::new();
-            if input.len() > INLINE_LIMIT {
-                let (back, piece) = tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    let done = encoder.chunk_into(&input, &mut out);
-                    (encoder, done.map(|()| out))
-                })
-                .await
-                .map_err(io::Error::other)?;
-                encoder = back;
-                out = piece?;
-            } else if !input.is_empty() {
-                encoder.chunk_into(&input, &mut out)?;
-            }
+                break;
+            };
+            let (back, mut out) = compress(encoder, input).await?;
+            encoder = back;
             if ended {
                 // The end goes out with the last piece, in the same write.
                 std::mem::replace(&mut encoder, Encoder::new(coding)).finish_into(&mut out)?;
@@ -187,33 +169,69 @@ pub(crate) fn encode(
             if !out.is_empty() {
                 yield Bytes::from(out);
             }
-        }
-        if !ended {
-            let mut end = Vec::new();
-            encoder.finish_into(&mut end)?;
-            if !end.is_empty() {
-                yield Bytes::from(end);
+            if ended {
+                break;
             }
         }
     }
     .boxed_local()
 }
 
+/// The next chunk of `body` joined with those ready with it, up to
+/// [`INLINE_LIMIT`], and whether the body ended right after them; `None`
+/// once it has ended.
+async fn next_input(
+    mut body: std::pin::Pin<&mut impl Stream<Item = io::Result<Bytes>>>,
+) -> io::Result<Option<(Bytes, bool)>> {
+    let Some(first) = body.next().await else {
+        return Ok(None);
+    };
+    let mut input = Joined::new(first?);
+    while input.len() < INLINE_LIMIT {
+        match body.next().now_or_never() {
+            Some(Some(next)) => input.push(&next?),
+            Some(None) => return Ok(Some((input.into_bytes(), true))),
+            None => break,
+        }
+    }
+    Ok(Some((input.into_bytes(), false)))
+}
+
+/// `input` compressed by `encoder`, on the blocking pool past
+/// [`INLINE_LIMIT`] so a large section does not stall the worker's other
+/// connections; the encoder comes back with it.
+async fn compress(mut encoder: Encoder, input: Bytes) -> io::Result<(Encoder, Vec<u8>)> {
+    let mut out = Vec::new();
+    if input.len() > INLINE_LIMIT {
+        let (back, piece) = tokio::task::spawn_blocking(move || {
+            let done = encoder.chunk_into(&input, &mut out);
+            (encoder, done.map(|()| out))
+        })
+        .await
+        .map_err(io::Error::other)?;
+        return Ok((back, piece?));
+    }
+    if !input.is_empty() {
+        encoder.chunk_into(&input, &mut out)?;
+    }
+    Ok((encoder, out))
+}
+
 /// Chunks that were ready at once, joined only when there is more than one.
-enum Ready {
+enum Joined {
     One(Bytes),
     Many(Vec<u8>),
 }
 
-impl Ready {
+impl Joined {
     fn new(first: Bytes) -> Self {
-        Ready::One(first)
+        Joined::One(first)
     }
 
     fn len(&self) -> usize {
         match self {
-            Ready::One(bytes) => bytes.len(),
-            Ready::Many(bytes) => bytes.len(),
+            Joined::One(bytes) => bytes.len(),
+            Joined::Many(bytes) => bytes.len(),
         }
     }
 
@@ -222,20 +240,20 @@ impl Ready {
             return;
         }
         match self {
-            Ready::One(first) => {
+            Joined::One(first) => {
                 let mut joined = Vec::with_capacity(first.len() + next.len());
                 joined.extend_from_slice(first);
                 joined.extend_from_slice(next);
-                *self = Ready::Many(joined);
+                *self = Joined::Many(joined);
             }
-            Ready::Many(joined) => joined.extend_from_slice(next),
+            Joined::Many(joined) => joined.extend_from_slice(next),
         }
     }
 
     fn into_bytes(self) -> Bytes {
         match self {
-            Ready::One(bytes) => bytes,
-            Ready::Many(joined) => Bytes::from(joined),
+            Joined::One(bytes) => bytes,
+            Joined::Many(joined) => Bytes::from(joined),
         }
     }
 }

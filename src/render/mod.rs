@@ -26,7 +26,7 @@ mod tests;
 mod writer;
 
 use sections::{Part, Resolved, Sections};
-use writer::{Next, PIECE, Ready, Writer};
+use writer::{Next, PIECE, Waiting, Writer};
 
 /// The byte stream of a rendered page. It never yields an error: failures
 /// after the shell become error markup in their slots.
@@ -112,8 +112,8 @@ struct Shell {
 /// returns those that did. With no budget it takes only what has resolved
 /// already, without waiting; it returns as soon as every section resolved,
 /// or once what it holds reaches `cap` bytes of markup.
-async fn ready_by(sections: &mut Sections, budget: Duration, cap: usize) -> Ready {
-    let mut ready = Ready::default();
+async fn ready_by(sections: &mut Sections, budget: Duration, cap: usize) -> Waiting {
+    let mut ready = Waiting::default();
     // Whatever is ready now, without waiting.
     while ready.bytes() < cap
         && let Some(Some((key, resolved))) = sections.next().now_or_never()
@@ -143,59 +143,24 @@ fn out_of_order(
     stream! {
         let Shell { parts, tail, budget, cap } = shell;
         let mut ready = ready_by(&mut sections, budget, cap).await;
-        // Ready sections that may not show yet (they come after a section
-        // still pending) wait with those that resolve later.
-        let in_place = placeable(&sections, &ready);
-        let mut held = ready.split_off(|key| in_place.contains(&key));
-        let mut shown = Shown::default();
-        for key in in_place {
-            shown.insert(key);
-        }
-        let mut writer = Writer::new(PIECE, cap);
-        if !ready.is_empty() {
-            writer.reserve_piece();
-        }
-        // The shell's parts are dropped as they are written: the page does
-        // not hold its markup while sections are pending.
-        writer.push(parts, &sections);
+        let (mut held, mut shown) = hold_back(&sections, &mut ready);
+        let mut writer = start(PIECE, cap, parts, &sections, &ready);
         while let Next::Piece(piece) = writer.write(&mut sections, &wire, &mut ready, false) {
             yield Ok(piece);
         }
-        if sections.all_resolved() && held.is_empty() {
-            // Every section is in place: the page ends with this chunk.
-            if let Some(tail) = &tail {
-                writer.extend(tail);
-            }
-            if let Some(piece) = writer.take() {
-                yield Ok(piece);
-            }
-            return;
+        // Every section in place: the page ends with this chunk.
+        let complete = sections.all_resolved() && held.is_empty();
+        if complete && let Some(tail) = &tail {
+            writer.extend(tail);
         }
         if let Some(piece) = writer.take() {
             yield Ok(piece);
         }
+        if complete {
+            return;
+        }
         loop {
-            // Every held section that may show now goes out; each one shown
-            // may let others follow. Past the cap, held sections go out
-            // without waiting for the one they come after.
-            while let Some(key) = held
-                .keys()
-                .filter(|key| {
-                    sections.may_show(*key, |dep| shown.contains(dep))
-                        || (held.bytes() > cap && sections.parent_shown(*key, |dep| shown.contains(dep)))
-                })
-                .min()
-            {
-                let Some(resolved) = held.remove(key) else { break };
-                if !sections.may_show(key, |dep| shown.contains(dep)) {
-                    tracing::warn!(
-                        section = sections.id(key),
-                        cap,
-                        "section sent before the one it comes after: the page held its cap of markup"
-                    );
-                }
-                writer.late(key, resolved, &mut sections, &mut wire);
-                shown.insert(key);
+            while release(&mut held, &mut shown, &mut sections, &mut writer, &mut wire) {
                 while let Next::Piece(piece) = writer.write(&mut sections, &wire, &mut ready, false) {
                     yield Ok(piece);
                 }
@@ -212,6 +177,74 @@ fn out_of_order(
             yield Ok(tail);
         }
     }
+}
+
+/// A writer for pieces of `piece` bytes that starts with `parts`, room made
+/// at once if sections are to be written in place.
+fn start(
+    piece: usize,
+    cap: usize,
+    parts: Vec<Part>,
+    sections: &Sections,
+    ready: &Waiting,
+) -> Writer {
+    let mut writer = Writer::new(piece, cap);
+    if !ready.is_empty() {
+        writer.reserve_piece();
+    }
+    // The shell's parts are dropped as they are written: the page does not
+    // hold its markup while sections are pending.
+    writer.push(parts, sections);
+    writer
+}
+
+/// Splits the sections ready by shell time into those written in place
+/// (left in `ready`, and shown) and those held back, returned: they come
+/// after a section still pending.
+fn hold_back(sections: &Sections, ready: &mut Waiting) -> (Waiting, Shown) {
+    let in_place = placeable(sections, ready);
+    let held = ready.split_off(|key| in_place.contains(&key));
+    let mut shown = Shown::default();
+    for key in in_place {
+        shown.insert(key);
+    }
+    (held, shown)
+}
+
+/// Queues the first held section that may show now as a late chunk;
+/// whether there was one. Past the page's cap, a held section goes out
+/// without waiting for the one it comes after (its parent must be out).
+fn release(
+    held: &mut Waiting,
+    shown: &mut Shown,
+    sections: &mut Sections,
+    writer: &mut Writer,
+    wire: &mut Wire,
+) -> bool {
+    let over = held.bytes() > writer.cap();
+    let may_show = |key: usize| sections.may_show(key, |dep| shown.contains(dep));
+    let Some(key) = held
+        .keys()
+        .filter(|key| {
+            may_show(*key) || (over && sections.parent_shown(*key, |dep| shown.contains(dep)))
+        })
+        .min()
+    else {
+        return false;
+    };
+    if !may_show(key) {
+        tracing::warn!(
+            section = sections.id(key),
+            cap = writer.cap(),
+            "section sent before the one it comes after: the page held its cap of markup"
+        );
+    }
+    let Some(resolved) = held.remove(key) else {
+        return false;
+    };
+    writer.late(key, resolved, sections, wire);
+    shown.insert(key);
+    true
 }
 
 /// Sections already sent, by key.
@@ -234,7 +267,7 @@ impl Shown {
 /// The ready sections that can be written in the shell: those whose parent
 /// is in it too (or that are in the shell's own markup) and whose reveal
 /// target is in it too.
-fn placeable(sections: &Sections, ready: &Ready) -> std::collections::HashSet<usize> {
+fn placeable(sections: &Sections, ready: &Waiting) -> std::collections::HashSet<usize> {
     let mut placed = std::collections::HashSet::new();
     loop {
         let before = placed.len();
@@ -258,16 +291,13 @@ fn in_order(
     stream! {
         let Shell { parts, tail, budget, cap } = shell;
         let mut ready = if buffered {
-            Ready::default()
+            Waiting::default()
         } else {
             ready_by(&mut sections, budget, cap).await
         };
         // A buffered page is one chunk: it is held whole by design.
-        let mut writer = Writer::new(if buffered { usize::MAX } else { PIECE }, cap);
-        if !ready.is_empty() {
-            writer.reserve_piece();
-        }
-        writer.push(parts, &sections);
+        let (piece, cap) = if buffered { (usize::MAX, usize::MAX) } else { (PIECE, cap) };
+        let mut writer = start(piece, cap, parts, &sections, &ready);
         loop {
             let key = match writer.write(&mut sections, &wire, &mut ready, true) {
                 Next::Piece(piece) => {
@@ -281,25 +311,7 @@ fn in_order(
             if !buffered && writer.may_send() && let Some(piece) = writer.take() {
                 yield Ok(piece);
             }
-            while let Some((done, resolved)) = sections.next().await {
-                if done == key {
-                    ready.insert(done, resolved);
-                    break;
-                }
-                // A later slot's section waits for its turn; past the cap,
-                // with its error markup rather than its markup.
-                let resolved = if !buffered && ready.bytes() + resolved.held_bytes() > cap {
-                    sections.over_cap(done, cap)
-                } else {
-                    resolved
-                };
-                ready.insert(done, resolved);
-            }
-            if !ready.contains(key) {
-                // Every section resolves before the stream ends; should
-                // one not, its slot still closes.
-                ready.insert(key, Resolved::Failed(Bytes::from_static(wire::DEFAULT_TIMEOUT.as_bytes())));
-            }
+            wait_for(key, &mut sections, &mut ready, cap).await;
         }
         if let Some(tail) = tail {
             writer.extend(&tail);
@@ -307,6 +319,30 @@ fn in_order(
         if let Some(piece) = writer.take() {
             yield Ok(piece);
         }
+    }
+}
+
+/// Waits until section `key` has resolved, keeping the sections that
+/// resolve meanwhile for their turn: past `cap` bytes of markup held, with
+/// their error markup rather than their markup.
+async fn wait_for(key: usize, sections: &mut Sections, ready: &mut Waiting, cap: usize) {
+    while let Some((done, resolved)) = sections.next().await {
+        if done == key {
+            ready.insert(done, resolved);
+            return;
+        }
+        let resolved = if ready.bytes() + resolved.held_bytes() > cap {
+            sections.over_cap(done, cap)
+        } else {
+            resolved
+        };
+        ready.insert(done, resolved);
+    }
+    if !ready.contains(key) {
+        // Every section resolves before the stream ends; should one not,
+        // its slot still closes.
+        let timeout = Bytes::from_static(wire::DEFAULT_TIMEOUT.as_bytes());
+        ready.insert(key, Resolved::Failed(timeout));
     }
 }
 

@@ -167,50 +167,71 @@ impl Sections {
         if first_key + fragment.sections.len() > self.max_sections {
             return Err(Error::TooManySections(self.max_sections));
         }
-        // Each section's key, and whether its slot was seen yet.
-        let mut slots = HashMap::with_capacity(fragment.sections.len());
-        for (offset, section) in fragment.sections.iter().enumerate() {
+        let mut slots = self.keys(&fragment.sections, first_key)?;
+        let mut parts = place(&html, &mut slots, &fragment.sections)?;
+        let afters = self.reveal_targets(&fragment.sections, first_key)?;
+        let data_ids = self.data_blocks(fragment.data, &slots, &mut parts)?;
+        let ready = self.metas(fragment.sections, afters, parent)?;
+        self.ids.extend(data_ids);
+        // Exactly as many as this fragment adds: a pending page keeps them all.
+        self.meta.reserve_exact(ready.len());
+        for (meta, content, timeout) in ready {
+            self.start(meta, content, timeout);
+        }
+        Ok(parts)
+    }
+
+    /// Each of `sections`' key (from `first_key`), by id, not yet placed;
+    /// or why an id cannot be used.
+    fn keys<'a>(
+        &self,
+        sections: &'a [crate::section::Section],
+        first_key: usize,
+    ) -> Result<Slots<'a>, Error> {
+        let mut slots = Slots::with_capacity(sections.len());
+        for (offset, section) in sections.iter().enumerate() {
             wire::validate_id(&section.id)?;
             let id = section.id.as_str();
             if self.ids.contains(id) || slots.insert(id, (first_key + offset, false)).is_some() {
                 return Err(Error::DuplicateSection(section.id.clone()));
             }
         }
-        let placed = split(&html, |id| match slots.get_mut(id) {
-            Some((key, seen @ false)) => {
-                *seen = true;
-                Ok(*key)
-            }
-            Some(_) => Err(Error::DuplicateSection(id.to_owned())),
-            None => Err(Error::UnknownSlot {
-                slot: id.escape_debug().to_string(),
-                unplaced: Vec::new(),
-            }),
-        });
-        let unmatched = slots.values().any(|(_, seen)| !seen);
-        let mut parts = match placed {
-            Ok(_) if unmatched => return Err(mismatch(&html, &fragment.sections)),
-            Err(Error::UnknownSlot { .. }) => return Err(mismatch(&html, &fragment.sections)),
-            other => other?,
-        };
-        let afters = self.reveal_targets(&fragment.sections, first_key)?;
-        let mut data_ids = HashSet::with_capacity(fragment.data.len());
-        for (id, json) in fragment.data {
+        Ok(slots)
+    }
+
+    /// Appends a fragment's data blocks to its parts; returns their ids,
+    /// checked against every id of the page and of `slots`.
+    fn data_blocks(
+        &self,
+        data: Vec<(String, Result<String, serde_json::Error>)>,
+        slots: &Slots<'_>,
+        parts: &mut Vec<Part>,
+    ) -> Result<HashSet<String>, Error> {
+        let mut data_ids = HashSet::with_capacity(data.len());
+        for (id, json) in data {
             wire::validate_id(&id)?;
-            if self.ids.contains(&id)
-                || slots.contains_key(id.as_str())
-                || !data_ids.insert(id.clone())
-            {
-                return Err(Error::DuplicateSection(id));
+            if self.ids.contains(&id) || slots.contains_key(id.as_str()) || data_ids.contains(&id) {
+                return Err(Error::DuplicateDataId(id));
             }
             let json = json.map_err(|source| Error::Data {
                 id: id.clone(),
                 source,
             })?;
             parts.push(Part::Html(Bytes::from(wire::data_block(&id, &json))));
+            data_ids.insert(id);
         }
-        let ready = fragment
-            .sections
+        Ok(data_ids)
+    }
+
+    /// What the renderer keeps of each of `sections`, with its loader and
+    /// timeout; fails if a loading or fixed error template does not render.
+    fn metas(
+        &self,
+        sections: Vec<crate::section::Section>,
+        afters: Vec<Option<usize>>,
+        parent: Option<usize>,
+    ) -> Result<Vec<Pending>, Error> {
+        sections
             .into_iter()
             .zip(afters)
             .map(|(section, after)| {
@@ -235,14 +256,7 @@ impl Sections {
                 };
                 Ok((meta, section.content, section.timeout))
             })
-            .collect::<Result<Vec<_>, Error>>()?;
-        self.ids.extend(data_ids);
-        // Exactly as many as this fragment adds: a pending page keeps them all.
-        self.meta.reserve_exact(ready.len());
-        for (meta, content, timeout) in ready {
-            self.start(meta, content, timeout);
-        }
-        Ok(parts)
+            .collect()
     }
 
     /// The key of the section each of `sections` (keys from `first_key`)
@@ -542,6 +556,43 @@ fn mismatch(html: &Bytes, sections: &[crate::section::Section]) -> Error {
             slot: String::new(),
             unplaced,
         },
+    }
+}
+
+/// A fragment's sections by id: each one's key, and whether its slot was
+/// seen yet.
+type Slots<'a> = HashMap<&'a str, (usize, bool)>;
+
+/// A section about to start: what is kept of it, its loader, its timeout.
+type Pending = (
+    Meta,
+    LocalBoxFuture<'static, Result<Content, BoxError>>,
+    Option<Duration>,
+);
+
+/// `html` split at its slots, each of which must be one of `slots`' and
+/// appear once; every one of `slots` must be placed.
+fn place(
+    html: &Bytes,
+    slots: &mut Slots<'_>,
+    sections: &[crate::section::Section],
+) -> Result<Vec<Part>, Error> {
+    let placed = split(html, |id| match slots.get_mut(id) {
+        Some((key, seen @ false)) => {
+            *seen = true;
+            Ok(*key)
+        }
+        Some(_) => Err(Error::DuplicateSection(id.to_owned())),
+        None => Err(Error::UnknownSlot {
+            slot: id.escape_debug().to_string(),
+            unplaced: Vec::new(),
+        }),
+    });
+    let unmatched = slots.values().any(|(_, seen)| !seen);
+    match placed {
+        Ok(_) if unmatched => Err(mismatch(html, sections)),
+        Err(Error::UnknownSlot { .. }) => Err(mismatch(html, sections)),
+        other => other,
     }
 }
 

@@ -1574,3 +1574,18 @@ async fn a_section_ready_before_its_client_finished_is_written_in_every_mode() {
         }
     }
 }
+
+#[test]
+fn a_data_block_id_used_twice_or_by_a_section_is_named_as_a_data_block() {
+    let pending = || std::future::pending::<Result<Text, BoxError>>();
+    for page in [
+        shell(1)
+            .section(Section::new("s0", text("…"), pending()))
+            .data("s0", &1),
+        shell(0).data("d", &1).data("d", &2),
+    ] {
+        let err = render(page, Mode::OutOfOrder).err().expect("unsound");
+        assert!(matches!(err, Error::DuplicateDataId(_)), "{err}");
+        assert!(err.to_string().starts_with("data block id"), "{err}");
+    }
+}

@@ -21,12 +21,12 @@ pub(super) const PIECE: usize = 32 * 1024;
 /// Resolved sections waiting to be written, by key, and the bytes of
 /// markup they hold (sections rendered when written hold none).
 #[derive(Default)]
-pub(super) struct Ready {
+pub(super) struct Waiting {
     sections: HashMap<usize, Resolved>,
     bytes: usize,
 }
 
-impl Ready {
+impl Waiting {
     pub(super) fn insert(&mut self, key: usize, resolved: Resolved) {
         self.bytes += resolved.held_bytes();
         if let Some(old) = self.sections.insert(key, resolved) {
@@ -57,9 +57,9 @@ impl Ready {
         self.sections.keys().copied()
     }
 
-    /// Moves the sections `keep` refuses into a `Ready` of their own.
-    pub(super) fn split_off(&mut self, keep: impl Fn(usize) -> bool) -> Ready {
-        let mut moved = Ready::default();
+    /// Moves the sections `keep` refuses into a `Waiting` of their own.
+    pub(super) fn split_off(&mut self, keep: impl Fn(usize) -> bool) -> Waiting {
+        let mut moved = Waiting::default();
         for (key, resolved) in self.sections.extract_if(|key, _| !keep(*key)) {
             moved.bytes += resolved.held_bytes();
             moved.sections.insert(key, resolved);
@@ -152,6 +152,11 @@ impl Writer {
         self.reserve(std::iter::once(self.piece.min(PIECE)));
     }
 
+    /// The most output held back for the reveal order before it is sent.
+    pub(super) fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// Appends `bytes` after everything written.
     pub(super) fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -176,7 +181,7 @@ impl Writer {
         &mut self,
         sections: &mut Sections,
         wire: &Wire,
-        ready: &mut Ready,
+        ready: &mut Waiting,
         wait: bool,
     ) -> Next {
         loop {
