@@ -92,9 +92,9 @@ impl Page {
                     .respond(req)
                     .await
             }
-            Ok(Rendered { body, head, .. }) => {
-                head.on(Streamed::html(body).whole()).respond_to(req)
-            }
+            Ok(Rendered { body, head, .. }) => head
+                .on(Streamed::html(body).keep_past_fin())
+                .respond_to(req),
             Err(err) => err.error_response(),
         }
     }
@@ -158,9 +158,9 @@ impl Responder for Page {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         match self.render_for(req) {
-            Ok(Rendered { body, head, .. }) => {
-                head.on(Streamed::html(body).whole()).respond_to(req)
-            }
+            Ok(Rendered { body, head, .. }) => head
+                .on(Streamed::html(body).keep_past_fin())
+                .respond_to(req),
             Err(err) => err.error_response(),
         }
     }

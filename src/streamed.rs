@@ -14,7 +14,7 @@ use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{Stream, StreamExt as _};
 
 use crate::client::ClientSide;
-use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, chunked, negotiate};
+use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, negotiate, pieces};
 
 /// A response whose body is a stream of bytes.
 ///
@@ -32,16 +32,16 @@ pub struct Streamed {
     status: StatusCode,
     headers: HeaderMap,
     length: Option<u64>,
-    body: Body,
+    body: Payload,
     /// Whether the body may be compressed for the request.
     compress: bool,
     /// Whether a stream without a length ends when the client finishes
     /// sending (pages end on their own, complete).
-    ends_with_client: bool,
+    ends_at_fin: bool,
 }
 
 /// A response body: streamed, or complete in memory.
-enum Body {
+enum Payload {
     Stream(LocalBoxStream<'static, io::Result<Bytes>>),
     Complete(Bytes),
 }
@@ -59,9 +59,9 @@ impl Streamed {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             length: None,
-            body: Body::Stream(body.boxed_local()),
+            body: Payload::Stream(body.boxed_local()),
             compress: true,
-            ends_with_client: true,
+            ends_at_fin: true,
         }
     }
 
@@ -69,7 +69,7 @@ impl Streamed {
     pub fn complete(bytes: Bytes) -> Self {
         let length = bytes.len() as u64;
         let mut streamed = Self::new(stream::empty()).length(length);
-        streamed.body = Body::Complete(bytes);
+        streamed.body = Payload::Complete(bytes);
         streamed
     }
 
@@ -113,23 +113,23 @@ impl Streamed {
 
     /// Keeps writing the stream after the client finished sending: for a
     /// page, which then ends at once and complete on its own.
-    pub(crate) fn whole(mut self) -> Self {
-        self.ends_with_client = false;
+    pub(crate) fn keep_past_fin(mut self) -> Self {
+        self.ends_at_fin = false;
         self
     }
 
     /// A stream without a length ends once the client of `req` has
     /// finished sending, unless it is to be written whole.
     fn bound_to(mut self, req: &HttpRequest) -> Self {
-        if !self.ends_with_client || self.length.is_some() {
+        if !self.ends_at_fin || self.length.is_some() {
             return self;
         }
         let Some(client) = ClientSide::of(req) else {
             return self;
         };
-        if let Body::Stream(body) = self.body {
+        if let Payload::Stream(body) = self.body {
             let finished = async move { client.finished().await };
-            self.body = Body::Stream(body.take_until(finished).boxed_local());
+            self.body = Payload::Stream(body.take_until(finished).boxed_local());
         }
         self
     }
@@ -177,14 +177,14 @@ impl Streamed {
             Ok(coding) => coding,
             Err(NotAcceptable) => return not_acceptable().respond_to(req),
         };
-        if let (Body::Complete(bytes), false) = (&this.body, coding == Coding::Identity)
-            && bytes.len() > chunked::INLINE_LIMIT
+        if let (Payload::Complete(bytes), false) = (&this.body, coding == Coding::Identity)
+            && bytes.len() > pieces::INLINE_LIMIT
         {
             let bytes = bytes.clone();
-            match tokio::task::spawn_blocking(move || chunked::whole(&bytes, coding)).await {
+            match tokio::task::spawn_blocking(move || pieces::complete(&bytes, coding)).await {
                 Ok(Ok(compressed)) => {
                     this.length = Some(compressed.len() as u64);
-                    this.body = Body::Complete(compressed);
+                    this.body = Payload::Complete(compressed);
                     this.headers
                         .insert(header::CONTENT_ENCODING, coding.header_value());
                 }
@@ -232,30 +232,30 @@ impl Streamed {
             return self;
         }
         self.body = match self.body {
-            Body::Complete(bytes) if (bytes.len() as u64) < cache::MIN_FILE => {
-                self.body = Body::Complete(bytes);
+            Payload::Complete(bytes) if (bytes.len() as u64) < cache::MIN_COMPRESSIBLE => {
+                self.body = Payload::Complete(bytes);
                 return self;
             }
-            Body::Complete(bytes) if bytes.len() <= chunked::INLINE_LIMIT => {
-                match chunked::whole(&bytes, coding) {
+            Payload::Complete(bytes) if bytes.len() <= pieces::INLINE_LIMIT => {
+                match pieces::complete(&bytes, coding) {
                     Ok(compressed) => {
                         self.length = Some(compressed.len() as u64);
-                        Body::Complete(compressed)
+                        Payload::Complete(compressed)
                     }
                     Err(err) => {
                         tracing::error!(error = %err, "body could not be compressed");
-                        self.body = Body::Complete(bytes);
+                        self.body = Payload::Complete(bytes);
                         return self;
                     }
                 }
             }
-            Body::Complete(bytes) => {
+            Payload::Complete(bytes) => {
                 self.length = None;
-                Body::Stream(chunked::encode(stream::once(async { Ok(bytes) }), coding))
+                Payload::Stream(pieces::encode(stream::once(async { Ok(bytes) }), coding))
             }
-            Body::Stream(body) => {
+            Payload::Stream(body) => {
                 self.length = None;
-                Body::Stream(chunked::encode(body, coding))
+                Payload::Stream(pieces::encode(body, coding))
             }
         };
         self.headers
@@ -266,7 +266,7 @@ impl Streamed {
     /// The actix response, framed by length, chunks, or (HTTP/1.0 without
     /// a length) the connection's close.
     fn into_response(self, req: &HttpRequest) -> HttpResponse {
-        // These statuses never have a body, so they get no framing either.
+        // These statuses never have a body, so they get no length or chunks either.
         if !has_body(self.status) {
             let mut res = HttpResponse::with_body(self.status, BoxBody::new(()));
             *res.headers_mut() = self.headers;
@@ -278,9 +278,9 @@ impl Streamed {
                 SizedStream::new(length, stream::empty::<io::Result<Bytes>>()).boxed()
             }
             (_, None, true) => BodyStream::new(stream::empty::<io::Result<Bytes>>()).boxed(),
-            (Body::Complete(bytes), _, false) => BoxBody::new(bytes),
-            (Body::Stream(body), Some(length), false) => SizedStream::new(length, body).boxed(),
-            (Body::Stream(body), None, false) => BodyStream::new(body).boxed(),
+            (Payload::Complete(bytes), _, false) => BoxBody::new(bytes),
+            (Payload::Stream(body), Some(length), false) => SizedStream::new(length, body).boxed(),
+            (Payload::Stream(body), None, false) => BodyStream::new(body).boxed(),
         };
         let mut headers = self.headers;
         let close_delimited = self.length.is_none() && req.version() < Version::HTTP_11;
@@ -367,7 +367,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_page_behind_actix_compress_is_compressed_exactly_once() {
-        assert!(page_body().len() as u64 > cache::MIN_FILE);
+        assert!(page_body().len() as u64 > cache::MIN_COMPRESSIBLE);
         let app = test::init_service(
             App::new()
                 .wrap(Compress::default())

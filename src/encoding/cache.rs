@@ -16,9 +16,10 @@ use bytes::Bytes;
 
 use super::Coding;
 
-/// Files smaller than this are sent as they are: the coding's framing and
-/// the extra header cost about what compression would save.
-pub(crate) const MIN_FILE: u64 = 256;
+/// Complete bodies (files, documents, texts) smaller than this are sent as
+/// they are: a coding's header and trailer and the extra response header
+/// cost about what compression would save.
+pub(crate) const MIN_COMPRESSIBLE: u64 = 256;
 
 /// Compressed copies of static files; see the module docs.
 pub(crate) struct Cache {
@@ -86,7 +87,7 @@ impl Cache {
         file: &File,
         len: u64,
     ) -> Option<Bytes> {
-        if len < MIN_FILE || len > self.max_file() {
+        if len < MIN_COMPRESSIBLE || len > self.max_file() {
             return None;
         }
         let key = (path.to_path_buf(), coding);

@@ -1,6 +1,6 @@
 //! Content coding owned by pagepipe: which of zstd, brotli and gzip a
 //! response gets ([`negotiate`]), how a streamed body is compressed chunk by
-//! chunk without holding an encoder while it waits ([`chunked`]), and the
+//! chunk without holding an encoder while it waits ([`pieces`]), and the
 //! cache of files compressed once at a high level ([`cache`]). The design and
 //! its measurements are in `docs/performance.md`.
 
@@ -11,8 +11,8 @@ use actix_web::HttpRequest;
 use actix_web::http::header::HeaderValue;
 
 pub(crate) mod cache;
-pub(crate) mod chunked;
 mod negotiate;
+pub(crate) mod pieces;
 mod pool;
 
 pub(crate) use negotiate::{NotAcceptable, Offer, negotiate};

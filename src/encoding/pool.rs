@@ -1,4 +1,4 @@
-//! The compressors behind [`chunked`](super::chunked): each call compresses
+//! The compressors behind [`pieces`](super::pieces): each call compresses
 //! one piece completely, so no compressor outlives it. zstd and deflate
 //! contexts are reused per thread (a thread compresses one piece at a time),
 //! so their tables are allocated once per thread, not once per response;

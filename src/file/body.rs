@@ -59,15 +59,15 @@ fn file_span(file: Arc<File>, range: RangeInclusive<u64>) -> impl Stream<Item = 
     })
 }
 
-/// A `multipart/byteranges` body: each range's framing, then its bytes.
+/// A `multipart/byteranges` body: each range's layout, then its bytes.
 pub(crate) fn multipart(
     source: Source,
-    framing: Multipart,
+    layout: Multipart,
     ranges: Vec<RangeInclusive<u64>>,
 ) -> impl Stream<Item = io::Result<Bytes>> {
-    let tail = framing.tail();
+    let tail = layout.tail();
     let parts = ranges.into_iter().enumerate().map(move |(index, range)| {
-        let head = framing.head(index, &range);
+        let head = layout.head(index, &range);
         stream::once(async move { Ok(head) }).chain(span(source.clone(), range))
     });
     stream::iter(parts)

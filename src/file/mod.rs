@@ -184,7 +184,7 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
     {
         // Refused whatever its size, as a small complete `Streamed` body is.
         let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
-        if coding != Coding::Identity && metadata.len() >= cache::MIN_FILE {
+        if coding != Coding::Identity && metadata.len() >= cache::MIN_COMPRESSIBLE {
             let compressed = sibling(root, &relative, coding, &content_type).or_else(|| {
                 // Keyed by the path asked for: the ETag tells versions apart.
                 let bytes = compression.cache().get(
@@ -333,10 +333,10 @@ fn partial(opened: Opened, range: RangeInclusive<u64>) -> Streamed {
 }
 
 fn multipart(opened: Opened, ranges: Vec<RangeInclusive<u64>>) -> Streamed {
-    let framing = Multipart::new(&opened.content_type, opened.len);
-    let len = framing.body_len(&ranges);
-    let content_type = framing.content_type();
-    let body = body::multipart(opened.source.clone(), framing, ranges);
+    let layout = Multipart::new(&opened.content_type, opened.len);
+    let len = layout.body_len(&ranges);
+    let content_type = layout.content_type();
+    let body = body::multipart(opened.source.clone(), layout, ranges);
     let streamed = Streamed::new(body)
         .length(len)
         .status(StatusCode::PARTIAL_CONTENT);

@@ -1,5 +1,5 @@
 //! Byte ranges: which part of a file a `Range` header selects (through
-//! `http-range-header`), and the framing of a `multipart/byteranges` body.
+//! `http-range-header`), and the layout of a `multipart/byteranges` body.
 
 use std::hash::{BuildHasher as _, RandomState};
 use std::ops::RangeInclusive;
@@ -83,7 +83,7 @@ pub(crate) fn span(range: &RangeInclusive<u64>) -> u64 {
     range.end() - range.start() + 1
 }
 
-/// The framing of a `multipart/byteranges` body (RFC 9110 §14.6): each part
+/// The layout of a `multipart/byteranges` body (RFC 9110 §14.6): each part
 /// is a delimiter and headers, then its bytes; a closing delimiter ends it.
 #[derive(Debug, Clone)]
 pub(crate) struct Multipart {
@@ -93,7 +93,7 @@ pub(crate) struct Multipart {
 }
 
 impl Multipart {
-    /// Framing for parts of a `len`-byte file of `content_type`, with a
+    /// The layout of parts of a `len`-byte file of `content_type`, with a
     /// random boundary.
     pub(crate) fn new(content_type: &str, len: u64) -> Self {
         let boundary = format!("{:016x}", RandomState::new().hash_one(len));
@@ -127,13 +127,13 @@ impl Multipart {
 
     /// The whole body's length, for `Content-Length`.
     pub(crate) fn body_len(&self, ranges: &[RangeInclusive<u64>]) -> u64 {
-        let framing: usize = ranges
+        let layout: usize = ranges
             .iter()
             .enumerate()
             .map(|(index, range)| self.head(index, range).len())
             .sum::<usize>()
             + self.tail().len();
-        framing as u64 + ranges.iter().map(span).sum::<u64>()
+        layout as u64 + ranges.iter().map(span).sum::<u64>()
     }
 }
 
@@ -247,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn multipart_length_counts_every_byte_of_framing() {
+    fn multipart_length_counts_every_byte_of_layout() {
         let multipart = Multipart::new("text/plain", 100);
         let ranges = [0..=1, 10..=12];
         let mut body = Vec::new();

@@ -15,7 +15,7 @@ use crate::wire::{self, Wire};
 /// copies each chunk into its write buffer and polls for the next only
 /// while that buffer has room, so this is also the most a page adds to a
 /// slow client's connection. At 32 KiB, a typical page is still one chunk,
-/// and a chunk is still compressed inline (`encoding::chunked`).
+/// and a chunk is still compressed inline (`encoding::pieces`).
 pub(super) const PIECE: usize = 32 * 1024;
 
 /// Resolved sections waiting to be written, by key, and the bytes of

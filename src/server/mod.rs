@@ -78,7 +78,7 @@ impl fmt::Debug for OnConnect {
 
 /// The settings each worker reads when it starts, whenever they were set.
 #[derive(Debug, Clone)]
-struct Settings {
+struct WorkerSettings {
     request_timeout: Duration,
     body_timeout: Duration,
     max_target: usize,
@@ -90,7 +90,7 @@ struct Settings {
     on_connect: Option<OnConnect>,
 }
 
-impl Settings {
+impl WorkerSettings {
     /// What a client may take, and how long: zero is unbounded; a body
     /// left unread lingers for the keep-alive time after its response, as
     /// long as the connection would have been kept anyway.
@@ -148,7 +148,7 @@ impl Settings {
 pub struct Server<F, I, S, B> {
     factory: F,
     builder: actix_server::ServerBuilder,
-    settings: Arc<Mutex<Settings>>,
+    settings: Arc<Mutex<WorkerSettings>>,
     backlog: u32,
     addrs: Vec<SocketAddr>,
     _app: PhantomData<App<I, S, B>>,
@@ -183,7 +183,7 @@ where
         Self {
             factory,
             builder: actix_server::ServerBuilder::default(),
-            settings: Arc::new(Mutex::new(Settings {
+            settings: Arc::new(Mutex::new(WorkerSettings {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 max_target: MAX_TARGET,
@@ -200,7 +200,7 @@ where
         }
     }
 
-    fn set(self, change: impl FnOnce(&mut Settings)) -> Self {
+    fn set(self, change: impl FnOnce(&mut WorkerSettings)) -> Self {
         change(&mut self.settings.lock().unwrap_or_else(PoisonError::into_inner));
         self
     }
@@ -460,7 +460,7 @@ fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 }
 
 /// Socket options for an accepted connection.
-fn prepare(tcp: &TcpStream, settings: &Settings) {
+fn prepare(tcp: &TcpStream, settings: &WorkerSettings) {
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::warn!(error = %err, "TCP_NODELAY could not be set");
     }

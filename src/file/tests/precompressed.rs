@@ -317,9 +317,13 @@ async fn refusing_identity_is_406_for_a_compressible_file_but_binary_files_are_s
 #[actix_web::test]
 async fn files_under_256_bytes_are_sent_as_they_are_but_still_vary_on_accept_encoding() {
     let dir = fixture();
-    let small = html(cache::MIN_FILE as usize - 1);
+    let small = html(cache::MIN_COMPRESSIBLE as usize - 1);
     write(dir.path(), "small.html", &small);
-    write(dir.path(), "edge.html", &html(cache::MIN_FILE as usize));
+    write(
+        dir.path(),
+        "edge.html",
+        &html(cache::MIN_COMPRESSIBLE as usize),
+    );
     for (path, content) in [
         ("/f/page.html", b"<p>hi</p>".as_slice()),
         ("/f/small.html", small.as_slice()),
@@ -337,7 +341,10 @@ async fn files_under_256_bytes_are_sent_as_they_are_but_still_vary_on_accept_enc
     // At the threshold a file is compressed.
     let reply = send(dir.path(), accepting("/f/edge.html", "br")).await;
     assert_eq!(reply.header(header::CONTENT_ENCODING), Some("br"));
-    assert_eq!(decode("br", &reply.body), html(cache::MIN_FILE as usize));
+    assert_eq!(
+        decode("br", &reply.body),
+        html(cache::MIN_COMPRESSIBLE as usize)
+    );
 }
 
 #[actix_web::test]

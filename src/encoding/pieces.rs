@@ -258,8 +258,8 @@ impl Joined {
     }
 }
 
-/// `bytes` compressed whole in `coding`.
-pub(crate) fn whole(bytes: &[u8], coding: Coding) -> io::Result<Bytes> {
+/// `bytes`, a complete body, compressed in `coding` as one piece.
+pub(crate) fn complete(bytes: &[u8], coding: Coding) -> io::Result<Bytes> {
     let mut encoder = Encoder::new(coding);
     let mut out = Vec::new();
     if !bytes.is_empty() {
@@ -394,7 +394,7 @@ mod tests {
         let primed = encode_checking_each_chunk(&chunks, Coding::Gzip).len();
         let alone: usize = chunks
             .iter()
-            .map(|c| whole(c, Coding::Gzip).unwrap().len())
+            .map(|c| complete(c, Coding::Gzip).unwrap().len())
             .sum();
         assert!(primed * 10 < alone * 7, "{primed} vs {alone}");
     }
