@@ -308,7 +308,7 @@ async fn only_small_files_asked_for_whole_by_a_plain_get_are_read_as_they_are_op
         let root = dir.path().to_path_buf();
         async move {
             let req = req.to_http_request();
-            let opened = super::open(&root, path, &req).await.expect("opens");
+            let opened = super::open::open(&root, path, &req).await.expect("opens");
             matches!(opened.source, super::Source::Memory(_))
         }
     };

@@ -179,7 +179,7 @@ async fn a_folder_swapped_for_a_symlink_out_of_the_root_never_serves_what_is_out
     let root = swapping.root().to_path_buf();
     let req = get("/f/d/file.txt").to_http_request();
     let (leaked, served, refused) = race(|| async {
-        match crate::file::open(&root, "d/file.txt", &req).await {
+        match crate::file::open::open(&root, "d/file.txt", &req).await {
             Ok(opened) => match opened.source {
                 Source::Memory(bytes) => Seen::Served(bytes.to_vec()),
                 Source::File(_) => panic!("a small file is read as it is opened"),
