@@ -173,27 +173,11 @@ impl Streamed {
     /// [`Responder`] cannot wait, so it streams such a body instead).
     pub async fn respond(self, req: &HttpRequest) -> HttpResponse {
         let mut this = self.bound_to(req);
-        let coding = match this.coding_for(req) {
-            Ok(coding) => coding,
-            Err(NotAcceptable) => return not_acceptable().respond_to(req),
-        };
-        if let (Payload::Complete(bytes), false) = (&this.body, coding == Coding::Identity)
-            && bytes.len() > pieces::INLINE_LIMIT
-        {
-            let bytes = bytes.clone();
-            match tokio::task::spawn_blocking(move || pieces::complete(&bytes, coding)).await {
-                Ok(Ok(compressed)) => {
-                    this.length = Some(compressed.len() as u64);
-                    this.body = Payload::Complete(compressed);
-                    this.headers
-                        .insert(header::CONTENT_ENCODING, coding.header_value());
-                }
-                Ok(Err(err)) => tracing::error!(error = %err, "body could not be compressed"),
-                Err(err) => tracing::error!(error = %err, "body could not be compressed"),
-            }
-            return this.into_response(req);
+        match this.plan(req) {
+            Plan::NotAcceptable => not_acceptable().respond_to(req),
+            Plan::OffThread(coding) => this.compressed_off_thread(coding).await.into_response(req),
+            plan => this.encoded(plan).into_response(req),
         }
-        this.encoded(coding).into_response(req)
     }
 
     /// Leaves the body as it is whatever the request accepts: for bodies
@@ -204,9 +188,12 @@ impl Streamed {
         self
     }
 
-    /// The coding this response gets for `req`; adds `Vary:
-    /// Accept-Encoding` whenever the answer depends on that header.
-    fn coding_for(&mut self, req: &HttpRequest) -> Result<Coding, NotAcceptable> {
+    /// How this response's body is encoded for `req`, decided once: the
+    /// coding, and for a complete body whether it is compressed at once,
+    /// off the worker (only [`respond`](Self::respond) can wait for that)
+    /// or as a stream. Adds `Vary: Accept-Encoding` whenever the answer
+    /// depends on that header.
+    fn plan(&mut self, req: &HttpRequest) -> Plan {
         let eligible = self.compress
             && has_body(self.status)
             && self.status != StatusCode::PARTIAL_CONTENT
@@ -218,48 +205,89 @@ impl Streamed {
                 .is_some_and(encoding::compressible)
             && Compression::of(req).enabled();
         if !eligible {
-            return Ok(Coding::Identity);
+            return Plan::AsIs;
         }
         add_vary(&mut self.headers);
-        negotiate(req, Offer::Dynamic)
+        let coding = match negotiate(req, Offer::Dynamic) {
+            Ok(Coding::Identity) => return Plan::AsIs,
+            Ok(coding) => coding,
+            Err(NotAcceptable) => return Plan::NotAcceptable,
+        };
+        match &self.body {
+            Payload::Complete(bytes) if (bytes.len() as u64) < cache::MIN_COMPRESSIBLE => {
+                Plan::AsIs
+            }
+            Payload::Complete(bytes) if bytes.len() <= pieces::INLINE_LIMIT => Plan::Now(coding),
+            Payload::Complete(_) => Plan::OffThread(coding),
+            Payload::Stream(_) => Plan::Stream(coding),
+        }
     }
 
-    /// The body compressed in `coding`: a stream chunk by chunk, a small
-    /// complete body at once, a large complete one as a stream compressed
-    /// off the worker.
-    fn encoded(mut self, coding: Coding) -> Self {
-        if coding == Coding::Identity {
-            return self;
-        }
-        self.body = match self.body {
-            Payload::Complete(bytes) if (bytes.len() as u64) < cache::MIN_COMPRESSIBLE => {
-                self.body = Payload::Complete(bytes);
-                return self;
+    /// The body encoded as `plan` says, except off the worker: a large
+    /// complete body is then compressed as a stream.
+    fn encoded(self, plan: Plan) -> Self {
+        let coding = match plan {
+            Plan::AsIs | Plan::NotAcceptable => return self,
+            Plan::Now(coding) => {
+                let compressed = match &self.body {
+                    Payload::Complete(bytes) => pieces::complete(bytes, coding),
+                    Payload::Stream(_) => return self.streamed_in(coding),
+                };
+                return self.with_compressed(coding, compressed);
             }
-            Payload::Complete(bytes) if bytes.len() <= pieces::INLINE_LIMIT => {
-                match pieces::complete(&bytes, coding) {
-                    Ok(compressed) => {
-                        self.length = Some(compressed.len() as u64);
-                        Payload::Complete(compressed)
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "body could not be compressed");
-                        self.body = Payload::Complete(bytes);
-                        return self;
-                    }
-                }
-            }
-            Payload::Complete(bytes) => {
-                self.length = None;
-                Payload::Stream(pieces::encode(stream::once(async { Ok(bytes) }), coding))
-            }
-            Payload::Stream(body) => {
-                self.length = None;
-                Payload::Stream(pieces::encode(body, coding))
-            }
+            Plan::OffThread(coding) | Plan::Stream(coding) => coding,
         };
+        self.streamed_in(coding)
+    }
+
+    /// A large complete body compressed whole on the blocking pool, still
+    /// sent with its length.
+    async fn compressed_off_thread(self, coding: Coding) -> Self {
+        let Payload::Complete(bytes) = &self.body else {
+            return self.streamed_in(coding);
+        };
+        let bytes = bytes.clone();
+        let compressed = tokio::task::spawn_blocking(move || pieces::complete(&bytes, coding))
+            .await
+            .unwrap_or_else(|err| Err(io::Error::other(err)));
+        self.with_compressed(coding, compressed)
+    }
+
+    /// The complete body replaced by `compressed`, in `coding`; left as it
+    /// is (and the failure logged) if compressing failed.
+    fn with_compressed(mut self, coding: Coding, compressed: io::Result<Bytes>) -> Self {
+        match compressed {
+            Ok(compressed) => {
+                self.length = Some(compressed.len() as u64);
+                self.body = Payload::Complete(compressed);
+                self.headers
+                    .insert(header::CONTENT_ENCODING, coding.header_value());
+            }
+            Err(err) => tracing::error!(error = %err, "body could not be compressed"),
+        }
+        self
+    }
+
+    /// The body compressed in `coding` as a stream, piece by piece.
+    fn streamed_in(mut self, coding: Coding) -> Self {
+        self.length = None;
+        let body = match self.body {
+            Payload::Complete(bytes) => stream::once(async { Ok(bytes) }).boxed_local(),
+            Payload::Stream(body) => body,
+        };
+        self.body = Payload::Stream(pieces::encode(body, coding));
         self.headers
             .insert(header::CONTENT_ENCODING, coding.header_value());
+        self
+    }
+
+    /// Says the response depends on `Accept-Encoding` (once, whatever else
+    /// `Vary` holds), when `varies`.
+    #[must_use]
+    pub(crate) fn varies_by_encoding(mut self, varies: bool) -> Self {
+        if varies {
+            add_vary(&mut self.headers);
+        }
         self
     }
 
@@ -308,11 +336,27 @@ impl Responder for Streamed {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         let mut this = self.bound_to(req);
-        match this.coding_for(req) {
-            Ok(coding) => this.encoded(coding).into_response(req),
-            Err(NotAcceptable) => not_acceptable().respond_to(req),
+        match this.plan(req) {
+            Plan::NotAcceptable => not_acceptable().respond_to(req),
+            plan => this.encoded(plan).into_response(req),
         }
     }
+}
+
+/// How a response's body is encoded ([`Streamed::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Sent as it is.
+    AsIs,
+    /// Refused: the request accepts none of the codings it is available in.
+    NotAcceptable,
+    /// A small complete body, compressed whole at once.
+    Now(Coding),
+    /// A large complete body, compressed whole off the worker if the caller
+    /// can wait, else as a stream.
+    OffThread(Coding),
+    /// A stream, compressed piece by piece.
+    Stream(Coding),
 }
 
 /// Whether a response with `status` may have a body at all.
@@ -322,7 +366,7 @@ fn has_body(status: StatusCode) -> bool {
 }
 
 /// Adds `accept-encoding` to `Vary` unless it is there already.
-pub(crate) fn add_vary(headers: &mut HeaderMap) {
+fn add_vary(headers: &mut HeaderMap) {
     let present = headers.get_all(header::VARY).any(|value| {
         value.to_str().is_ok_and(|text| {
             text.split(',').any(|name| {
@@ -340,9 +384,9 @@ pub(crate) fn add_vary(headers: &mut HeaderMap) {
 fn not_acceptable() -> Streamed {
     let message = "not acceptable: Accept-Encoding refuses every coding this response \
                    is available in (zstd, br, gzip, identity)\n";
-    let mut streamed = Streamed::text(StatusCode::NOT_ACCEPTABLE, message).uncompressed();
-    add_vary(&mut streamed.headers);
-    streamed
+    Streamed::text(StatusCode::NOT_ACCEPTABLE, message)
+        .uncompressed()
+        .varies_by_encoding(true)
 }
 
 #[cfg(test)]

@@ -75,13 +75,9 @@ fn unsatisfiable(opened: &Opened) -> Streamed {
         "range not satisfiable: the file is {} bytes long\n",
         opened.len
     );
-    let streamed = Streamed::text(StatusCode::RANGE_NOT_SATISFIABLE, reason).uncompressed();
-    let streamed = if opened.vary {
-        streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
-    } else {
-        streamed
-    };
-    streamed
+    Streamed::text(StatusCode::RANGE_NOT_SATISFIABLE, reason)
+        .uncompressed()
+        .varies_by_encoding(opened.vary)
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
         .header(
             header::CONTENT_RANGE,
@@ -106,9 +102,7 @@ fn refused(refusal: &Refusal) -> Streamed {
         Refusal::MethodNotAllowed => {
             streamed.header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
         }
-        Refusal::NotAcceptable => {
-            streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
-        }
+        Refusal::NotAcceptable => streamed.varies_by_encoding(true),
         _ => streamed,
     }
 }
@@ -116,12 +110,8 @@ fn refused(refusal: &Refusal) -> Streamed {
 /// A file's validators, caching and range support, on any response about it.
 /// pagepipe chose its coding: nothing compresses it again.
 fn described(streamed: Streamed, opened: &Opened) -> Streamed {
-    let streamed = if opened.vary {
-        streamed.header(header::VARY, HeaderValue::from_static("accept-encoding"))
-    } else {
-        streamed
-    };
     let streamed = streamed
+        .varies_by_encoding(opened.vary)
         .uncompressed()
         .header(header::ETAG, value(&opened.validators.etag.to_string()))
         .header(
