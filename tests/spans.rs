@@ -11,24 +11,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use askama::Template;
 use futures_util::StreamExt as _;
 use pagepipe::{BoxError, Mode, Page, Section, Slot, render, slot};
 
-#[derive(Template)]
-#[template(
-    source = "<html><body>{% for s in slots %}<div>{{ s }}</div>{% endfor %}</body></html>",
-    ext = "html"
-)]
-struct Shell {
-    slots: Vec<Slot>,
-}
-
-#[derive(Template)]
-#[template(source = "{{ text }}", ext = "html")]
-struct Text {
-    text: String,
-}
+#[path = "support/templates.rs"]
+mod templates;
+use templates::{Shell, Text};
 
 /// A writer that keeps what a `fmt` subscriber writes.
 #[derive(Clone, Default)]

@@ -3,17 +3,13 @@
 
 use std::time::Duration;
 
-use crate::util::{Client, Server, get};
+use crate::util::{Client, Server, get, ms};
 
 const PAGE: &str = "/bench?delays=100,600,300&bytes=2048";
 
 /// Generous slack for a noisy 2-core machine: a section is never early, and
 /// is late by at most this much.
 const SLACK: Duration = Duration::from_millis(400);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[tokio::test]
 async fn out_of_order_flushes_the_shell_at_once_and_sections_as_they_resolve() {

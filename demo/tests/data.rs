@@ -7,15 +7,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::util::{Client, Server, get};
+use crate::util::{Client, Server, get, ms};
 
 /// Generous slack for a noisy 2-core machine: a record is never early, and
 /// late by at most this much.
 const SLACK: Duration = Duration::from_millis(400);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Each line of `body` as JSON.
 fn records(body: &str) -> Vec<serde_json::Value> {

@@ -307,26 +307,13 @@ pub struct Decoded {
     pub text: String,
 }
 
-/// `body` decoded from `encoding` (gzip, br, zstd or none).
-pub fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
-    use std::io::Read as _;
-    let mut out = Vec::new();
-    match encoding {
-        None => out.extend_from_slice(body),
-        Some("gzip") => {
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .expect("gzip decodes");
-        }
-        Some("br") => {
-            brotli::Decompressor::new(body, 4096)
-                .read_to_end(&mut out)
-                .expect("br decodes");
-        }
-        Some("zstd") => out = zstd::stream::decode_all(body).expect("zstd decodes"),
-        Some(other) => panic!("no decoder for {other}"),
-    }
-    out
+#[path = "../../tests/support/decode.rs"]
+mod support;
+pub(crate) use support::decode;
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 /// GETs `target` with `Accept-Encoding: encoding` (gzip, br or zstd), decoding each

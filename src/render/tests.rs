@@ -13,20 +13,9 @@ use super::*;
 use crate::respond::{render, render_for_client};
 use crate::{BoxError, Fragment, Page, Section, Slot, slot};
 
-#[derive(Template)]
-#[template(
-    source = "<html><body>{% for s in slots %}<div>{{ s }}</div>{% endfor %}</body></html>",
-    ext = "html"
-)]
-struct Shell {
-    slots: Vec<Slot>,
-}
-
-#[derive(Template)]
-#[template(source = "{{ text }}", ext = "html")]
-struct Text {
-    text: String,
-}
+#[path = "../../tests/support/templates.rs"]
+mod templates;
+use templates::{Shell, Text};
 
 fn text(text: impl Into<String>) -> Text {
     Text { text: text.into() }

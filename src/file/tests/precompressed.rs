@@ -3,7 +3,7 @@
 //! ranges and `304`s; binary and small files sent as they are; nothing
 //! compressed when the application turns compression off.
 
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ use actix_web::{App, test, web};
 use bytes::Bytes;
 
 use super::{LEN, Reply, bytes, files, fixture, get, send};
+
+#[path = "../../../tests/support/decode.rs"]
+mod support;
 use crate::encoding::{Coding, Compression, cache};
 
 const CODINGS: [&str; 3] = ["br", "zstd", "gzip"];
@@ -41,23 +44,9 @@ fn accepting(path: &str, accept: &str) -> test::TestRequest {
 }
 
 /// `body` decoded from `coding` by each coding's ordinary reader.
+/// `body` decoded from `coding`.
 fn decode(coding: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match coding {
-        "zstd" => out = zstd::stream::decode_all(body).expect("zstd decodes"),
-        "gzip" => {
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .expect("gzip decodes");
-        }
-        "br" => {
-            brotli::Decompressor::new(body, 4096)
-                .read_to_end(&mut out)
-                .expect("br decodes");
-        }
-        other => panic!("no decoder for {other}"),
-    }
-    out
+    support::decode(Some(coding), body)
 }
 
 fn brotli_fast(input: &[u8]) -> Vec<u8> {
