@@ -304,6 +304,45 @@ fn marker_finders() -> &'static (
 
 #[cfg(test)]
 mod tests {
+    /// Every "N-byte script" or "N-byte polyfill" the docs mention is the
+    /// runtime's real size.
+    #[test]
+    fn the_docs_give_the_runtimes_real_size() {
+        let docs = [
+            include_str!("../README.md"),
+            include_str!("../docs/modes.md"),
+            include_str!("../docs/adding-a-section.md"),
+        ];
+        let mut seen = 0;
+        for doc in docs {
+            for (at, _) in doc.match_indices("-byte") {
+                let after = doc[at + "-byte".len()..].trim_start();
+                if !(after.starts_with("script") || after.starts_with("polyfill")) {
+                    continue;
+                }
+                let digits: String = doc[..at]
+                    .chars()
+                    .rev()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                assert_eq!(
+                    digits,
+                    RUNTIME.len().to_string(),
+                    "{}",
+                    &doc[at.saturating_sub(40)..at + 20]
+                );
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 3,
+            "the figure is in the README and both guides: {seen}"
+        );
+    }
+
     use super::*;
 
     #[test]
