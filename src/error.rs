@@ -121,11 +121,13 @@ impl ResponseError for Error {
         StatusCode::INTERNAL_SERVER_ERROR
     }
 
+    /// A bare `500`: what went wrong names the application's templates
+    /// and sections, which are for its log, not for its users.
     fn error_response(&self) -> HttpResponse {
         tracing::error!(error = %self, "page could not be rendered");
         HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")
-            .body(format!("page could not be rendered: {self}\n"))
+            .body("500 Internal Server Error: this page could not be rendered\n")
     }
 }
 
@@ -160,6 +162,20 @@ mod tests {
             alone.to_string(),
             "section \"weather\" has no slot in its template"
         );
+    }
+
+    #[actix_web::test]
+    async fn a_user_gets_a_bare_500_and_the_log_gets_the_detail() {
+        let err = Error::UnknownSlot {
+            slot: "recommendation".into(),
+            unplaced: vec!["recommendations".into()],
+        };
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(body, "500 Internal Server Error: this page could not be rendered\n");
+        assert!(!body.contains("recommendation"), "{body}");
     }
 
     #[test]

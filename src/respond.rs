@@ -99,6 +99,46 @@ impl Page {
         }
     }
 
+    /// Checks the page as a request for it would, without running a
+    /// loader: its templates render, its headers and preloads are valid,
+    /// section ids are valid and unique, every section has exactly one
+    /// slot in the shell and every slot a section, and the reveal order has
+    /// no cycle. Sections nested in a loader's content are checked when it
+    /// resolves (a mistake there shows that section's error markup). Call
+    /// it in a test for each page, so a slot typo fails the test rather
+    /// than a request:
+    ///
+    /// ```
+    /// use askama::Template;
+    /// use pagepipe::{Page, Section};
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<h1>Lamp</h1>{{ pagepipe::slot(\"stok\") }}", ext = "html")]
+    /// struct Shell;
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "3 in stock", ext = "html")]
+    /// struct Stock;
+    ///
+    /// let page = Page::new(Shell).section(Section::infallible("stock", Stock, async { Stock }));
+    /// let err = page.check().unwrap_err();
+    /// assert!(err.to_string().contains("did you mean \"stock\""), "{err}");
+    /// ```
+    pub fn check(self) -> Result<(), Error> {
+        let Page {
+            bad_header,
+            preloads,
+            ..
+        } = &self;
+        if let Some(header) = bad_header {
+            return Err(Error::InvalidHeader(header.clone()));
+        }
+        preload_links(preloads)?;
+        // Rendering checks everything before its first byte; the loaders it
+        // starts are dropped with the stream, never polled.
+        render(self, Mode::OutOfOrder).map(drop)
+    }
+
     /// The page rendered in its mode for `req`, or why it is not sound.
     fn render_for(mut self, req: &HttpRequest) -> Result<Rendered, Error> {
         if let Some(header) = self.bad_header.take() {
@@ -284,5 +324,46 @@ mod tests {
         let (status, _, body) = get(|_| page().header(("x-bad", "line\nbreak"))).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(body.contains("page header is not valid"), "{body}");
+    }
+
+    #[test]
+    fn check_finds_what_a_request_would_without_running_a_loader() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let ran = Arc::new(AtomicBool::new(false));
+        let section = |id: &str| {
+            let ran = Arc::clone(&ran);
+            Section::new(id, Text { text: "…" }, async move {
+                ran.store(true, Ordering::SeqCst);
+                Ok::<_, BoxError>(Text { text: "content" })
+            })
+        };
+        let shell = || Shell { s0: slot("s0") };
+        assert!(Page::new(shell()).section(section("s0")).check().is_ok());
+        let typo = Page::new(shell())
+            .section(section("s1"))
+            .check()
+            .unwrap_err();
+        assert!(
+            typo.to_string().contains("slot \"s0\" has no section"),
+            "{typo}"
+        );
+        let twice = Page::new(shell())
+            .section(section("s0"))
+            .section(section("s0"))
+            .check()
+            .unwrap_err();
+        assert!(twice.to_string().contains("used twice"), "{twice}");
+        let header = Page::new(shell())
+            .section(section("s0"))
+            .header(("x-bad", "a\nb"))
+            .check()
+            .unwrap_err();
+        assert!(
+            header.to_string().contains("x-bad") || header.to_string().contains("header"),
+            "{header}"
+        );
+        assert!(!ran.load(Ordering::SeqCst), "no loader ran");
     }
 }
