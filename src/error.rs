@@ -172,9 +172,14 @@ mod tests {
         };
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap_or_default();
         let body = String::from_utf8_lossy(&body);
-        assert_eq!(body, "500 Internal Server Error: this page could not be rendered\n");
+        assert_eq!(
+            body,
+            "500 Internal Server Error: this page could not be rendered\n"
+        );
         assert!(!body.contains("recommendation"), "{body}");
     }
 

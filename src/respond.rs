@@ -313,17 +313,29 @@ mod tests {
 
     #[actix_web::test]
     async fn a_preload_that_would_break_its_header_fails_the_page() {
-        let (status, _, body) =
-            get(|_| page().preload(crate::Preload::script("/a.js>; rel=stylesheet"))).await;
+        fn bad() -> Page {
+            page().preload(crate::Preload::script("/a.js>; rel=stylesheet"))
+        }
+        let (status, _, body) = get(|_| bad()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(body.contains("preload"), "{body}");
+        assert!(!body.contains("a.js"), "no internals for users: {body}");
+        let err = bad().check().unwrap_err();
+        assert!(err.to_string().contains("preload"), "{err}");
     }
 
     #[actix_web::test]
     async fn an_invalid_header_fails_the_page_naming_it() {
-        let (status, _, body) = get(|_| page().header(("x-bad", "line\nbreak"))).await;
+        fn bad() -> Page {
+            page().header(("x-bad", "line\nbreak"))
+        }
+        let (status, _, body) = get(|_| bad()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(body.contains("page header is not valid"), "{body}");
+        assert!(!body.contains("x-bad"), "no internals for users: {body}");
+        let err = bad().check().unwrap_err();
+        assert!(
+            err.to_string().contains("page header is not valid"),
+            "{err}"
+        );
     }
 
     #[test]
