@@ -95,6 +95,8 @@ async fn dashboard(req: HttpRequest, nonce: Nonce) -> Page {
 async fn main() -> std::io::Result<()> {
     pagepipe::Server::new(|| {
         App::new()
+            // Every other route compressed as pagepipe's own responses are.
+            .wrap(pagepipe::Compress::default())
             .route("/", web::get().to(dashboard))
             .service(Files::new("/static", "static"))
     })

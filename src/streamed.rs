@@ -298,6 +298,7 @@ impl Streamed {
         if !has_body(self.status) {
             let mut res = HttpResponse::with_body(self.status, BoxBody::new(()));
             *res.headers_mut() = self.headers;
+            res.extensions_mut().insert(Decided);
             return res;
         }
         let head_only = req.method() == Method::HEAD;
@@ -322,6 +323,7 @@ impl Streamed {
         }
         let mut res = HttpResponse::with_body(self.status, body);
         *res.headers_mut() = headers;
+        res.extensions_mut().insert(Decided);
         if close_delimited {
             let head = res.head_mut();
             head.no_chunking(true);
@@ -342,6 +344,11 @@ impl Responder for Streamed {
         }
     }
 }
+
+/// Marks a response pagepipe made: its coding is decided, and
+/// [`Compress`](crate::Compress) passes it on untouched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decided;
 
 /// How a response's body is encoded ([`Streamed::plan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,7 +373,7 @@ fn has_body(status: StatusCode) -> bool {
 }
 
 /// Adds `accept-encoding` to `Vary` unless it is there already.
-fn add_vary(headers: &mut HeaderMap) {
+pub(crate) fn add_vary(headers: &mut HeaderMap) {
     let present = headers.get_all(header::VARY).any(|value| {
         value.to_str().is_ok_and(|text| {
             text.split(',').any(|name| {
@@ -381,7 +388,7 @@ fn add_vary(headers: &mut HeaderMap) {
 
 /// The `406` for a request whose `Accept-Encoding` refuses every coding,
 /// identity included.
-fn not_acceptable() -> Streamed {
+pub(crate) fn not_acceptable() -> Streamed {
     let message = "not acceptable: Accept-Encoding refuses every coding this response \
                    is available in (zstd, br, gzip, identity)\n";
     Streamed::text(StatusCode::NOT_ACCEPTABLE, message)

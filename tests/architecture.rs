@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// import each other: their types are one recursion (a fragment holds
 /// sections, whose loaders resolve to fragments).
 const LAYERS: &[&[&str]] = &[
-    &["respond", "file", "proxy", "server"],
+    &["respond", "file", "proxy", "server", "compress"],
     &["render"],
     &["page", "section"],
     &["mode", "csp"],

@@ -59,6 +59,7 @@ pub(crate) fn serve(addr: &str, options: Options) -> io::Result<(SocketAddr, Ser
         App::new()
             .app_data(state.clone())
             .wrap(middleware::from_fn(headers::finish))
+            .wrap(pagepipe::Compress::default())
             .configure(|cfg| routes(cfg, &assets))
             .default_service(web::to(not_found))
     })

@@ -1,0 +1,267 @@
+//! [`Compress`]: compression for a whole actix-web app with pagepipe's
+//! stream-safe encoder, in place of actix's `Compress`. Any compressible
+//! response gets the coding pagepipe negotiates: a complete body compressed
+//! whole and sent with its length, a stream piece by piece with no encoder
+//! held while it waits, one `Vary`, and a strong `ETag` made specific to the
+//! representation (so `If-None-Match` works per representation). Ranges,
+//! media, responses that name their coding and pagepipe's own responses
+//! (which decided theirs) pass through untouched.
+
+use std::future::{Ready, ready};
+use std::io;
+use std::rc::Rc;
+
+use actix_web::body::{BodySize, BodyStream, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{Error, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream;
+
+use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, negotiate, pieces};
+use crate::streamed::{Decided, add_vary, not_acceptable};
+
+/// Compresses every compressible response of an app with pagepipe's
+/// encoder: `App::new().wrap(pagepipe::Compress::default())`.
+///
+/// - The coding is negotiated as for pagepipe's own responses (zstd, gzip,
+///   then brotli for what is compressed as it is sent; `406` when
+///   `Accept-Encoding` refuses every coding, identity included).
+/// - A complete body (`HttpResponse::Ok().body(..)`, JSON) is compressed
+///   whole and keeps a `Content-Length` (off the worker when large); one
+///   under 256 bytes is sent as it is. A stream (`.streaming(..)`) is
+///   compressed piece by piece as it arrives, holding no encoder between
+///   pieces, so a page or feed stays progressive.
+/// - `Vary: Accept-Encoding` is added once. A strong `ETag` of a body it
+///   compresses becomes specific to the coding (`"abc"` → `"abc-br"`), and
+///   an `If-None-Match` holding such a tag also names the tag the handler
+///   knows, so `304` works per representation.
+/// - Left alone: responses that already name a `Content-Encoding`, partial
+///   content (`206`, `Content-Range`), bodies that are not text-like
+///   (images, video, archives), `Cache-Control: no-transform`, and every
+///   response pagepipe made ([`Page`](crate::Page), [`Streamed`](crate::Streamed),
+///   [`Files`](crate::Files)), which decided its coding itself.
+/// - Nothing at all when the app turned compression off
+///   (`app_data(pagepipe::Compression::off())`).
+///
+/// ```
+/// use actix_web::{App, HttpResponse, web};
+///
+/// let app = App::new()
+///     .wrap(pagepipe::Compress::default())
+///     .route("/api/health", web::get().to(|| async { HttpResponse::Ok().json("ok") }));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Compress {
+    /// Room for settings to come, without a breaking change.
+    _private: (),
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Compress
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = CompressService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(CompressService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+/// The service [`Compress`] wraps around an app's.
+#[derive(Debug)]
+pub struct CompressService<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for CompressService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        if !Compression::of(req.request()).enabled() {
+            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+        }
+        let coding = negotiate(req.request(), Offer::Dynamic);
+        let asked = match coding {
+            Ok(coding) if coding != Coding::Identity => known_tags(req.headers_mut(), coding),
+            _ => false,
+        };
+        Box::pin(async move {
+            let res = service.call(req).await?;
+            Ok(encode(res, coding, asked).await)
+        })
+    }
+}
+
+/// `res` encoded for a request that negotiated `coding`; `asked`: the
+/// request's `If-None-Match` held a tag of that coding.
+async fn encode<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+    coding: Result<Coding, NotAcceptable>,
+    asked: bool,
+) -> ServiceResponse<EitherBody<B>> {
+    let (req, mut res) = res.into_parts();
+    if res.extensions().get::<Decided>().is_some() {
+        return ServiceResponse::new(req, res.map_into_left_body());
+    }
+    if res.status() == StatusCode::NOT_MODIFIED {
+        if asked && let Ok(coding) = coding {
+            specific_tag(res.headers_mut(), coding);
+            add_vary(res.headers_mut());
+        }
+        return ServiceResponse::new(req, res.map_into_left_body());
+    }
+    if !eligible(&res) {
+        return ServiceResponse::new(req, res.map_into_left_body());
+    }
+    add_vary(res.headers_mut());
+    let coding = match coding {
+        Ok(Coding::Identity) => return ServiceResponse::new(req, res.map_into_left_body()),
+        Ok(coding) => coding,
+        Err(NotAcceptable) => {
+            let refused = actix_web::Responder::respond_to(not_acceptable(), &req);
+            return ServiceResponse::new(req, refused.map_into_right_body());
+        }
+    };
+    let res = match res.body().size() {
+        BodySize::None => return ServiceResponse::new(req, res.map_into_left_body()),
+        BodySize::Sized(len) if len < cache::MIN_COMPRESSIBLE => {
+            return ServiceResponse::new(req, res.map_into_left_body());
+        }
+        BodySize::Sized(_) => whole(res, coding).await,
+        BodySize::Stream => streamed(res, coding),
+    };
+    ServiceResponse::new(req, res.map_into_right_body())
+}
+
+/// Whether `res` is one this middleware encodes: a body of a compressible
+/// type that nothing has encoded or ruled out encoding.
+fn eligible<B>(res: &HttpResponse<B>) -> bool {
+    let headers = res.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+    };
+    res.status() != StatusCode::PARTIAL_CONTENT
+        && !res.status().is_informational()
+        && res.status() != StatusCode::NO_CONTENT
+        && !headers.contains_key(header::CONTENT_ENCODING)
+        && !headers.contains_key(header::CONTENT_RANGE)
+        && text(header::CONTENT_TYPE).is_some_and(encoding::compressible)
+        && !text(header::CACHE_CONTROL).is_some_and(|value| value.contains("no-transform"))
+}
+
+/// A complete body compressed whole, with its length; off the worker when
+/// large. A body that cannot be taken whole is compressed as a stream.
+async fn whole<B: MessageBody + 'static>(res: HttpResponse<B>, coding: Coding) -> HttpResponse {
+    let (mut res, body) = res.into_parts();
+    let bytes = match body.try_into_bytes() {
+        Ok(bytes) => bytes,
+        Err(body) => return streamed(res.set_body(body), coding),
+    };
+    let compressed = if bytes.len() > pieces::INLINE_LIMIT {
+        let input = bytes.clone();
+        tokio::task::spawn_blocking(move || pieces::complete(&input, coding))
+            .await
+            .unwrap_or_else(|err| Err(io::Error::other(err)))
+    } else {
+        pieces::complete(&bytes, coding)
+    };
+    match compressed {
+        Ok(compressed) => {
+            encoded_headers(res.headers_mut(), coding);
+            res.set_body(BoxBody::new(compressed))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "body could not be compressed");
+            res.set_body(BoxBody::new(bytes))
+        }
+    }
+}
+
+/// A streamed body compressed piece by piece as it arrives.
+fn streamed<B: MessageBody + 'static>(res: HttpResponse<B>, coding: Coding) -> HttpResponse {
+    let (mut res, body) = res.into_parts();
+    let mut body = Box::pin(body);
+    let chunks = stream::poll_fn(move |cx| {
+        body.as_mut().poll_next(cx).map(|next| {
+            next.map(|chunk| chunk.map_err(|err| io::Error::other(err.into().to_string())))
+        })
+    });
+    encoded_headers(res.headers_mut(), coding);
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res.set_body(BodyStream::new(pieces::encode(chunks, coding)).boxed())
+}
+
+/// `Content-Encoding: coding`, and a strong `ETag` made specific to it.
+fn encoded_headers(headers: &mut HeaderMap, coding: Coding) {
+    headers.insert(header::CONTENT_ENCODING, coding.header_value());
+    specific_tag(headers, coding);
+}
+
+/// A strong `ETag` `"x"` as `"x-coding"`; weak ones (`W/"x"`) stay: they
+/// already say the bytes may differ.
+fn specific_tag(headers: &mut HeaderMap, coding: Coding) {
+    let Some(tag) = headers
+        .get(header::ETAG)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return;
+    };
+    let Some(opaque) = tag.strip_prefix('"').and_then(|tag| tag.strip_suffix('"')) else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{opaque}-{}\"", coding.as_str())) {
+        headers.insert(header::ETAG, value);
+    }
+}
+
+/// Adds to the request's `If-None-Match` the tags the handler made: a tag
+/// specific to `coding` is followed by the same without its suffix (kept as
+/// well, for handlers that tag their representations themselves, as
+/// pagepipe's files do). Whether any was.
+fn known_tags(headers: &mut HeaderMap, coding: Coding) -> bool {
+    let suffix = format!("-{}\"", coding.as_str());
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let mut changed = false;
+    let tags: Vec<String> = value
+        .split(',')
+        .map(|tag| {
+            let tag = tag.trim();
+            match tag.strip_suffix(&suffix) {
+                Some(known) if !tag.starts_with("W/") => {
+                    changed = true;
+                    format!("{tag}, {known}\"")
+                }
+                _ => tag.to_owned(),
+            }
+        })
+        .collect();
+    if changed && let Ok(value) = HeaderValue::from_str(&tags.join(", ")) {
+        headers.insert(header::IF_NONE_MATCH, value);
+    }
+    changed
+}
