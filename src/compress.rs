@@ -7,9 +7,11 @@
 //! media, responses that name their coding and pagepipe's own responses
 //! (which decided theirs) pass through untouched.
 
-use std::future::{Ready, ready};
+use std::future::{Future, Ready};
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, ready};
 
 use actix_web::body::{BodySize, BodyStream, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -70,7 +72,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(CompressService {
+        std::future::ready(Ok(CompressService {
             service: Rc::new(service),
         }))
     }
@@ -89,66 +91,158 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = CompressFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        if !Compression::of(req.request()).enabled() {
-            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+        // Only a conditional request needs the coding before the handler
+        // runs; every other one is negotiated once its response is known to
+        // be eligible (pagepipe's own responses never are).
+        let asked = req.headers().contains_key(header::IF_NONE_MATCH)
+            && Compression::of(req.request()).enabled()
+            && match negotiate(req.request(), Offer::Dynamic) {
+                Ok(coding) if coding != Coding::Identity => known_tags(req.headers_mut(), coding),
+                _ => false,
+            };
+        CompressFuture {
+            state: State::Call {
+                response: self.service.call(req),
+                asked,
+            },
         }
-        let coding = negotiate(req.request(), Offer::Dynamic);
-        let asked = match coding {
-            Ok(coding) if coding != Coding::Identity => known_tags(req.headers_mut(), coding),
-            _ => false,
-        };
-        Box::pin(async move {
-            let res = service.call(req).await?;
-            Ok(encode(res, coding, asked).await)
-        })
     }
 }
 
-/// `res` encoded for a request that negotiated `coding`; `asked`: the
-/// request's `If-None-Match` held a tag of that coding.
-async fn encode<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-    coding: Result<Coding, NotAcceptable>,
-    asked: bool,
-) -> ServiceResponse<EitherBody<B>> {
-    let (req, mut res) = res.into_parts();
-    if res.extensions().get::<Decided>().is_some() {
-        return ServiceResponse::new(req, res.map_into_left_body());
+pin_project_lite::pin_project! {
+    /// The response of a [`CompressService`]: the app's, passed on at once
+    /// when it needs no encoding (pagepipe's own, most of all), encoded
+    /// otherwise.
+    pub struct CompressFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
     }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Call { #[pin] response: F, asked: bool },
+        Encode { encoding: LocalBoxFuture<'static, ServiceResponse<EitherBody<B>>> },
+    }
+}
+
+impl<F, B> std::fmt::Debug for CompressFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompressFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B> Future for CompressFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let encoding = match self.as_mut().project().state.project() {
+                StateProj::Call { response, asked } => {
+                    let res = ready!(response.poll(cx))?;
+                    let asked = *asked;
+                    if passes(&res) {
+                        return Poll::Ready(Ok(res.map_into_left_body()));
+                    }
+                    match encode(res, asked) {
+                        Encoded::Done(res) => return Poll::Ready(Ok(res)),
+                        Encoded::Later(encoding) => encoding,
+                    }
+                }
+                StateProj::Encode { encoding } => return encoding.as_mut().poll(cx).map(Ok),
+            };
+            self.as_mut()
+                .project()
+                .state
+                .set(State::Encode { encoding });
+        }
+    }
+}
+
+/// Whether `res` goes out as the app made it, without a look at its body:
+/// it names its coding (pagepipe's encoded pages do), pagepipe left it
+/// unencoded on purpose, or compression is off for the app.
+fn passes<B>(res: &ServiceResponse<B>) -> bool {
+    res.headers().contains_key(header::CONTENT_ENCODING)
+        || res.response().extensions().get::<Decided>().is_some()
+        || !Compression::of(res.request()).enabled()
+}
+
+/// A response encoded now, or one whose body is being compressed off the
+/// worker.
+enum Encoded<B> {
+    Done(ServiceResponse<EitherBody<B>>),
+    Later(LocalBoxFuture<'static, ServiceResponse<EitherBody<B>>>),
+}
+
+/// `res` encoded for its request; `asked`: the request's `If-None-Match`
+/// held a tag of the coding it negotiates. Only a large complete body
+/// waits, for the blocking pool.
+fn encode<B: MessageBody + 'static>(res: ServiceResponse<B>, asked: bool) -> Encoded<B> {
+    let (req, mut res) = res.into_parts();
+    let left = |req, res: HttpResponse<B>| {
+        Encoded::Done(ServiceResponse::new(req, res.map_into_left_body()))
+    };
     if res.status() == StatusCode::NOT_MODIFIED {
-        if asked && let Ok(coding) = coding {
+        if asked && let Ok(coding) = negotiate(&req, Offer::Dynamic) {
             specific_tag(res.headers_mut(), coding);
             add_vary(res.headers_mut());
         }
-        return ServiceResponse::new(req, res.map_into_left_body());
+        return left(req, res);
     }
     if !eligible(&res) {
-        return ServiceResponse::new(req, res.map_into_left_body());
+        return left(req, res);
     }
     add_vary(res.headers_mut());
-    let coding = match coding {
-        Ok(Coding::Identity) => return ServiceResponse::new(req, res.map_into_left_body()),
+    let coding = match negotiate(&req, Offer::Dynamic) {
+        Ok(Coding::Identity) => return left(req, res),
         Ok(coding) => coding,
         Err(NotAcceptable) => {
             let refused = actix_web::Responder::respond_to(not_acceptable(), &req);
-            return ServiceResponse::new(req, refused.map_into_right_body());
+            return Encoded::Done(ServiceResponse::new(req, refused.map_into_right_body()));
         }
     };
-    let res = match res.body().size() {
-        BodySize::None => return ServiceResponse::new(req, res.map_into_left_body()),
-        BodySize::Sized(len) if len < cache::MIN_COMPRESSIBLE => {
-            return ServiceResponse::new(req, res.map_into_left_body());
-        }
-        BodySize::Sized(_) => whole(res, coding).await,
-        BodySize::Stream => streamed(res, coding),
+    let right = |req, res: HttpResponse| {
+        Encoded::Done(ServiceResponse::new(req, res.map_into_right_body()))
     };
-    ServiceResponse::new(req, res.map_into_right_body())
+    match res.body().size() {
+        BodySize::None => left(req, res),
+        BodySize::Sized(len) if len < cache::MIN_COMPRESSIBLE => left(req, res),
+        BodySize::Stream => right(req, streamed(res, coding)),
+        BodySize::Sized(_) => {
+            let (head, body) = res.into_parts();
+            match body.try_into_bytes() {
+                Err(body) => right(req, streamed(head.set_body(body), coding)),
+                Ok(bytes) if bytes.len() > pieces::INLINE_LIMIT => {
+                    Encoded::Later(Box::pin(async move {
+                        let input = bytes.clone();
+                        let compressed =
+                            tokio::task::spawn_blocking(move || pieces::complete(&input, coding))
+                                .await
+                                .unwrap_or_else(|err| Err(io::Error::other(err)));
+                        ServiceResponse::new(
+                            req,
+                            whole(head, coding, compressed, bytes).map_into_right_body(),
+                        )
+                    }))
+                }
+                Ok(bytes) => {
+                    let compressed = pieces::complete(&bytes, coding);
+                    right(req, whole(head, coding, compressed, bytes))
+                }
+            }
+        }
+    }
 }
 
 /// Whether `res` is one this middleware encodes: a body of a compressible
@@ -169,22 +263,14 @@ fn eligible<B>(res: &HttpResponse<B>) -> bool {
         && !text(header::CACHE_CONTROL).is_some_and(|value| value.contains("no-transform"))
 }
 
-/// A complete body compressed whole, with its length; off the worker when
-/// large. A body that cannot be taken whole is compressed as a stream.
-async fn whole<B: MessageBody + 'static>(res: HttpResponse<B>, coding: Coding) -> HttpResponse {
-    let (mut res, body) = res.into_parts();
-    let bytes = match body.try_into_bytes() {
-        Ok(bytes) => bytes,
-        Err(body) => return streamed(res.set_body(body), coding),
-    };
-    let compressed = if bytes.len() > pieces::INLINE_LIMIT {
-        let input = bytes.clone();
-        tokio::task::spawn_blocking(move || pieces::complete(&input, coding))
-            .await
-            .unwrap_or_else(|err| Err(io::Error::other(err)))
-    } else {
-        pieces::complete(&bytes, coding)
-    };
+/// A complete body as `compressed` in `coding`, with its length; left as
+/// `original` (and the failure logged) if compressing failed.
+fn whole(
+    mut res: HttpResponse<()>,
+    coding: Coding,
+    compressed: io::Result<bytes::Bytes>,
+    original: bytes::Bytes,
+) -> HttpResponse {
     match compressed {
         Ok(compressed) => {
             encoded_headers(res.headers_mut(), coding);
@@ -192,7 +278,7 @@ async fn whole<B: MessageBody + 'static>(res: HttpResponse<B>, coding: Coding) -
         }
         Err(err) => {
             tracing::error!(error = %err, "body could not be compressed");
-            res.set_body(BoxBody::new(bytes))
+            res.set_body(BoxBody::new(original))
         }
     }
 }

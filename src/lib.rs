@@ -92,7 +92,7 @@ pub mod guide {}
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use compress::{Compress, CompressService};
+pub use compress::{Compress, CompressFuture, CompressService};
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
 pub use error::Error;

@@ -323,7 +323,11 @@ impl Streamed {
         }
         let mut res = HttpResponse::with_body(self.status, body);
         *res.headers_mut() = headers;
-        res.extensions_mut().insert(Decided);
+        if !res.headers().contains_key(header::CONTENT_ENCODING) {
+            // Left as it is on purpose: `Compress` must not encode it. (An
+            // encoded body names its coding, which says as much.)
+            res.extensions_mut().insert(Decided);
+        }
         if close_delimited {
             let head = res.head_mut();
             head.no_chunking(true);
@@ -345,8 +349,10 @@ impl Responder for Streamed {
     }
 }
 
-/// Marks a response pagepipe made: its coding is decided, and
-/// [`Compress`](crate::Compress) passes it on untouched.
+/// Marks a response pagepipe left unencoded on purpose (identity was
+/// negotiated, the body is small, a file chose its representation, a
+/// plain-text answer): [`Compress`](crate::Compress) passes it on
+/// untouched, as it does any response that names its coding.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Decided;
 
