@@ -243,3 +243,47 @@ async fn a_request_that_refuses_every_coding_gets_406() {
     let res = call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
 }
+
+#[actix_web::test]
+async fn a_named_file_is_compressed_with_its_etag_made_specific_and_304_per_representation() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.js"), text(6000)).unwrap();
+    let root = dir.path().to_owned();
+    let app = init_service(App::new().wrap(pagepipe::Compress::default()).route(
+        "/app.js",
+        web::get().to(move || {
+            let path = root.join("app.js");
+            async move { actix_files::NamedFile::open(path) }
+        }),
+    ))
+    .await;
+    let get = |tag: Option<String>| {
+        let mut req = TestRequest::get()
+            .uri("/app.js")
+            .insert_header((header::ACCEPT_ENCODING, "gzip"));
+        if let Some(tag) = tag {
+            req = req.insert_header((header::IF_NONE_MATCH, tag));
+        }
+        req.to_request()
+    };
+    let res = call_service(&app, get(None)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "gzip");
+    assert_eq!(vary(res.headers()), ["accept-encoding"]);
+    let tag = res
+        .headers()
+        .get(header::ETAG)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(tag.ends_with("-gzip\""), "{tag}");
+    let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+    assert_eq!(decode(Some("gzip"), &body), text(6000).as_bytes());
+    let res = call_service(&app, get(Some(tag.clone()))).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        res.headers().get(header::ETAG).unwrap().to_str().unwrap(),
+        tag
+    );
+}
