@@ -113,6 +113,66 @@ impl fmt::Display for Slot {
 
 impl askama::filters::HtmlSafe for Slot {}
 
+impl Slot {
+    /// The id of the section that goes here.
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+
+    /// The section that fills this slot: [`Section::new`] under the slot's
+    /// own id, so the two cannot disagree. Declared as a field of the
+    /// shell, a slot a template misspells is a compile error:
+    ///
+    /// ```
+    /// use askama::Template;
+    /// use pagepipe::{Page, Slot, slot};
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<h1>Lamp</h1>{{ stock }}", ext = "html")]
+    /// struct Shell { stock: Slot }
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "{{ n }} in stock", ext = "html")]
+    /// struct Stock { n: u32 }
+    ///
+    /// let stock = slot("stock");
+    /// let section = stock.section(Stock { n: 0 }, async { Ok::<_, std::io::Error>(Stock { n: 3 }) });
+    /// Page::new(Shell { stock }).section(section).check().unwrap();
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use askama::Template;
+    /// # use pagepipe::Slot;
+    /// #[derive(Template)]
+    /// #[template(source = "<h1>Lamp</h1>{{ stok }}", ext = "html")] // no such field
+    /// struct Shell { stock: Slot }
+    /// ```
+    pub fn section<T, E>(
+        &self,
+        loading: impl Template,
+        content: impl Future<Output = Result<T, E>> + 'static,
+    ) -> Section
+    where
+        T: IntoFragment + 'static,
+        E: Into<crate::section::BoxError>,
+    {
+        Section::new(self.0.clone(), loading, content)
+    }
+
+    /// [`Slot::section`] for a loader that cannot fail
+    /// ([`Section::infallible`]).
+    pub fn infallible<T>(
+        &self,
+        loading: impl Template,
+        content: impl Future<Output = T> + 'static,
+    ) -> Section
+    where
+        T: IntoFragment + 'static,
+    {
+        Section::infallible(self.0.clone(), loading, content)
+    }
+}
+
 /// A progressive HTML page: a shell template and the sections deferred in it.
 ///
 /// A `Page` is an actix [`Responder`](actix_web::Responder): return it from a handler and the shell
