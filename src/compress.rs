@@ -30,9 +30,10 @@ use crate::streamed::{Decided, add_vary, not_acceptable};
 /// - The coding is negotiated as for pagepipe's own responses (zstd, gzip,
 ///   then brotli for what is compressed as it is sent; `406` when
 ///   `Accept-Encoding` refuses every coding, identity included).
-/// - A complete body (`HttpResponse::Ok().body(..)`, JSON) is compressed
-///   whole and keeps a `Content-Length` (off the worker when large); one
-///   under 256 bytes is sent as it is. A stream (`.streaming(..)`) is
+/// - A complete body (`HttpResponse::Ok().body(..)`, JSON, a file up to
+///   64 KiB) is compressed whole and keeps a `Content-Length` (off the
+///   worker when large); one under 256 bytes is sent as it is. A larger
+///   body read in pieces (a large `NamedFile`) is compressed as a stream. A stream (`.streaming(..)`) is
 ///   compressed piece by piece as it arrives, holding no encoder between
 ///   pieces, so a page or feed stays progressive.
 /// - `Vary: Accept-Encoding` is added once. A strong `ETag` of a body it
@@ -219,9 +220,29 @@ fn encode<B: MessageBody + 'static>(res: ServiceResponse<B>, asked: bool) -> Enc
         BodySize::None => left(req, res),
         BodySize::Sized(len) if len < cache::MIN_COMPRESSIBLE => left(req, res),
         BodySize::Stream => right(req, streamed(res, coding)),
-        BodySize::Sized(_) => {
+        BodySize::Sized(len) => {
             let (head, body) = res.into_parts();
             match body.try_into_bytes() {
+                // A small body of known length read in pieces (a file):
+                // read whole, so it keeps a length once compressed.
+                Err(body) if len <= pieces::INLINE_LIMIT as u64 => {
+                    Encoded::Later(Box::pin(async move {
+                        let res = match actix_web::body::to_bytes(body).await {
+                            Ok(bytes) => {
+                                let compressed = pieces::complete(&bytes, coding);
+                                whole(head, coding, compressed, bytes)
+                            }
+                            Err(err) => {
+                                let err = io::Error::other(err.into().to_string());
+                                tracing::error!(error = %err, "response body could not be read");
+                                let mut res = head.set_body(BoxBody::new(()));
+                                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                                res
+                            }
+                        };
+                        ServiceResponse::new(req, res.map_into_right_body())
+                    }))
+                }
                 Err(body) => right(req, streamed(head.set_body(body), coding)),
                 Ok(bytes) if bytes.len() > pieces::INLINE_LIMIT => {
                     Encoded::Later(Box::pin(async move {

@@ -270,6 +270,13 @@ async fn a_named_file_is_compressed_with_its_etag_made_specific_and_304_per_repr
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "gzip");
     assert_eq!(vary(res.headers()), ["accept-encoding"]);
+    assert!(
+        matches!(
+            res.response().body().size(),
+            actix_web::body::BodySize::Sized(_)
+        ),
+        "a small file keeps a length"
+    );
     let tag = res
         .headers()
         .get(header::ETAG)
