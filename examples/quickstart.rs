@@ -100,6 +100,7 @@ async fn main() -> std::io::Result<()> {
             .route("/", web::get().to(dashboard))
             .service(Files::new("/static", "static"))
     })
+    // For HTTPS with HTTP/2: `.bind_tls(("0.0.0.0", 443), pagepipe::tls_config(cert, key)?)`.
     .bind(("127.0.0.1", 8080))?
     .run()
     .await

@@ -108,12 +108,14 @@ pub use page::{
 pub use proxy::{Upstream, UpstreamError};
 pub use render::Body;
 pub use respond::render;
+/// The TLS library [`Server::bind_tls`] takes its configuration from.
+pub use rustls;
 pub use section::{BoxError, Failure, FailureKind, PublicError, Section, ok};
 #[cfg(feature = "send-timeout")]
 pub use server::drop_stalled_after;
 pub use server::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SEND_TIMEOUT,
-    MAX_TARGET, Server, client_finished, configure_server,
+    MAX_TARGET, Server, client_finished, configure_server, tls_config,
 };
 pub use shutdown::{begin_shutdown, shutdown_begun};
 pub use streamed::Streamed;

@@ -59,6 +59,13 @@ struct Args {
     /// Relay /stream-video from this http:// URL instead of the bundled MP4.
     #[arg(long, value_name = "URL")]
     video_upstream: Option<Upstream>,
+    /// Serve HTTPS on --addr with this PEM certificate chain (and
+    /// --tls-key), HTTP/2 and HTTP/1.1 chosen by ALPN.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Milliseconds a client has to send each request head, from its first
     /// byte (slowloris guard); at least 1000, as the server's clock ticks
     /// every 500 ms, and at most an hour.
@@ -130,6 +137,14 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let tls =
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(pagepipe::tls_config(cert, key).map_err(|err| {
+                io::Error::new(err.kind(), format!("--tls-cert/--tls-key: {err}"))
+            })?),
+            _ => None,
+        };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // pagepipe's server binds (every address `--addr` resolves to) with its
     // listen backlog of 2,048: std's `TcpListener::bind` gives 128, and a
     // burst of connections past that waits a second for its SYN to be
@@ -141,6 +156,7 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
             workers,
             shutdown_timeout: args.shutdown_timeout,
             video_upstream: args.video_upstream,
+            tls,
             limits: shared::Limits {
                 request_timeout: Duration::from_millis(args.request_timeout_ms),
                 keep_alive: Duration::from_secs(args.keep_alive_secs),
@@ -170,7 +186,7 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
         // complete documents a moment before the grace period does.
         handle.stop(true).await;
     });
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     io::stdout().flush()?;
     server.await?;
     tracing::info!("stopped");

@@ -27,6 +27,8 @@ pub(crate) struct Options {
     pub(crate) limits: Limits,
     /// Where `/stream-video` relays from instead of the bundled MP4.
     pub(crate) video_upstream: Option<pagepipe::Upstream>,
+    /// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP/1.1.
+    pub(crate) tls: Option<pagepipe::rustls::ServerConfig>,
 }
 
 /// Registers every demo route, with the folder `assets` at `/assets/`.
@@ -70,8 +72,11 @@ pub(crate) fn serve(addr: &str, options: Options) -> io::Result<(SocketAddr, Ser
     .keep_alive(limits.keep_alive)
     .max_connections(limits.max_connections)
     .shutdown_timeout(options.shutdown_timeout)
-    .disable_signals()
-    .bind(addr)?;
+    .disable_signals();
+    let server = match options.tls {
+        Some(config) => server.bind_tls(addr, config)?,
+        None => server.bind(addr)?,
+    };
     let first = *server
         .addrs()
         .first()

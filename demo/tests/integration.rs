@@ -37,3 +37,5 @@ mod data;
 mod listen;
 // Malformed requests log no ERROR; a server's failure still does.
 mod logging;
+
+mod tls;

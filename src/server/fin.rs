@@ -48,7 +48,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for Fin<T> {
         let before = buf.filled().len();
         let room = buf.remaining() > 0;
         let read = Pin::new(&mut this.io).poll_read(cx, buf);
-        if matches!(read, Poll::Ready(Ok(()))) && room && buf.filled().len() == before {
+        // The end of its input, or an error (a reset, a TLS stream cut
+        // without its close): either way the client is gone or done. Pages
+        // of HTTP/2 streams run in tasks of their own, which only this
+        // ends.
+        let ended = match &read {
+            Poll::Ready(Ok(())) => room && buf.filled().len() == before,
+            Poll::Ready(Err(_)) => true,
+            Poll::Pending => false,
+        };
+        if ended {
             this.client.finish();
         }
         read

@@ -334,6 +334,11 @@ impl Framing {
         &bytes[1..]
     }
 
+    /// Follows nothing more: the connection does not speak HTTP/1.
+    pub(crate) fn stop(&mut self) {
+        self.state = State::Done;
+    }
+
     /// Stops following, for `why`: no further head will be read. Said at
     /// debug level, so that a connection left untimed is never silent.
     #[cold]

@@ -1,10 +1,11 @@
 //! Running an actix application the way progressive pages need it.
-//! [`Server`] is pagepipe's HTTP/1.1 server for an actix-web `App`: chunks
-//! leave at once, every request head is bounded in time (actix bounds only a
-//! connection's first), a client that finishes sending ends its pages at
-//! once (a half-closed client still gets complete responses), and a graceful
-//! stop lets open pages end as complete documents. [`configure_server`] is
-//! the nearest an actix `HttpServer` (for TLS, HTTP/2) can come to it.
+//! [`Server`] is pagepipe's server for an actix-web `App`, HTTP/1.1 and,
+//! with TLS, HTTP/2: chunks leave at once, every request head is bounded in
+//! time (actix bounds only a connection's first), a client that finishes
+//! sending ends its pages at once (a half-closed client still gets complete
+//! responses), and a graceful stop lets open pages end as complete
+//! documents. [`configure_server`] is the nearest an actix `HttpServer` can
+//! come to it.
 
 mod configure;
 mod fin;
@@ -16,11 +17,12 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use actix_http::{HttpService, Request, error::DispatchError};
+use actix_http::{HttpService, Protocol, Request, error::DispatchError};
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, apply_fn_factory,
     fn_service, map_config,
@@ -29,6 +31,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Extensions, Response};
 use actix_web::rt::net::TcpStream;
 use actix_web::{Error, HttpRequest};
+use tokio_rustls::server::TlsStream;
 
 #[cfg(feature = "send-timeout")]
 pub use configure::drop_stalled_after;
@@ -105,7 +108,7 @@ impl WorkerSettings {
     }
 }
 
-/// An HTTP/1.1 server for an actix-web application, built for progressive
+/// An HTTP server for an actix-web application, built for progressive
 /// pages. Use it as `HttpServer`:
 ///
 /// ```no_run
@@ -143,8 +146,8 @@ impl WorkerSettings {
 ///   (no Nagle delay); with the `send-timeout` feature, a client that stops
 ///   reading is dropped after [`DEFAULT_SEND_TIMEOUT`].
 ///
-/// It serves plain-text HTTP/1.x; for TLS or HTTP/2, use `HttpServer` with
-/// [`configure_server`], or a proxy in front.
+/// With [`bind_tls`](Self::bind_tls) it serves HTTPS, HTTP/2 or HTTP/1.1 as
+/// the client's ALPN chooses ([`tls_config`] reads PEM files).
 pub struct Server<F, I, S, B> {
     factory: F,
     builder: actix_server::ServerBuilder,
@@ -332,7 +335,46 @@ where
     }
 
     /// Listens on `listener`, bound already.
-    pub fn listen(mut self, listener: TcpListener) -> io::Result<Self> {
+    pub fn listen(self, listener: TcpListener) -> io::Result<Self> {
+        self.listen_with(listener, None)
+    }
+
+    /// Listens on `listener` with TLS: HTTPS, with HTTP/2 or HTTP/1.1 as the
+    /// client's ALPN chooses ([`tls_config`] makes a configuration that
+    /// offers both). Pages stream as on HTTP/1.1: each section in its own
+    /// DATA frames, and a client that resets a page's stream or closes the
+    /// connection drops its pending loaders at once. Over HTTP/1.1 every
+    /// byte a client owes is timed as without TLS; over HTTP/2 the
+    /// handshake is bounded by the [request timeout](Self::request_timeout)
+    /// and idle connections by the [keep-alive](Self::keep_alive).
+    pub fn listen_tls(
+        self,
+        listener: TcpListener,
+        config: rustls::ServerConfig,
+    ) -> io::Result<Self> {
+        self.listen_with(listener, Some(Arc::new(config)))
+    }
+
+    /// Listens with TLS on every address `addrs` resolves to; see
+    /// [`listen_tls`](Self::listen_tls).
+    pub fn bind_tls(
+        mut self,
+        addrs: impl ToSocketAddrs,
+        config: rustls::ServerConfig,
+    ) -> io::Result<Self> {
+        for addr in addrs.to_socket_addrs()? {
+            let listener = bind(addr, self.backlog)
+                .map_err(|err| io::Error::new(err.kind(), format!("{addr}: {err}")))?;
+            self = self.listen_tls(listener, config.clone())?;
+        }
+        Ok(self)
+    }
+
+    fn listen_with(
+        mut self,
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         self.addrs.push(addr);
         let factory = self.factory.clone();
@@ -361,41 +403,75 @@ where
                         Ok(response.map_body(|_, body| Tracked::new(body, responses)))
                     }
                 });
-                let http = HttpService::build()
-                    .keep_alive(settings.keep_alive)
-                    .client_request_timeout(settings.request_timeout)
-                    .client_disconnect_timeout(settings.disconnect_timeout)
-                    // A client that finished sending still gets its
-                    // responses; its pages end at once (`ClientSide`).
-                    .h1_allow_half_closed(true)
-                    .local_addr(addr)
-                    // What `HttpServer` does so that idle kept-alive
-                    // connections close when a graceful stop begins.
-                    .graceful_shutdown_signal(move || {
-                        let shutdown = shutdown.clone();
-                        async move { shutdown.notified().await }
-                    })
-                    .on_connect_ext({
-                        let on_connect = settings.on_connect.clone();
-                        move |conn: &Timed<Fin<TcpStream>>, data: &mut Extensions| {
-                            data.insert(conn.get_ref().client());
-                            data.insert(conn.responses());
-                            if let Some(OnConnect(on_connect)) = &on_connect {
-                                on_connect(conn.get_ref().io(), data);
-                            }
+                let app = map_config(app, |_| AppConfig::default());
+                let limits = Rc::new(settings.limits());
+                /// The HTTP service for connections of type `$io`.
+                macro_rules! http {
+                    ($io:ty) => {
+                        HttpService::build()
+                            .keep_alive(settings.keep_alive)
+                            .client_request_timeout(settings.request_timeout)
+                            .client_disconnect_timeout(settings.disconnect_timeout)
+                            // A client that finished sending still gets its
+                            // responses; its pages end at once (`ClientSide`).
+                            .h1_allow_half_closed(true)
+                            .local_addr(addr)
+                            // What `HttpServer` does so that idle kept-alive
+                            // connections close when a graceful stop begins.
+                            .graceful_shutdown_signal({
+                                let shutdown = shutdown.clone();
+                                move || {
+                                    let shutdown = shutdown.clone();
+                                    async move { shutdown.notified().await }
+                                }
+                            })
+                            .on_connect_ext({
+                                let on_connect = settings.on_connect.clone();
+                                move |conn: &Timed<Fin<$io>>, data: &mut Extensions| {
+                                    data.insert(conn.get_ref().client());
+                                    data.insert(conn.responses());
+                                    if let Some(OnConnect(on_connect)) = &on_connect {
+                                        on_connect(conn.get_ref().io(), data);
+                                    }
+                                }
+                            })
+                    };
+                }
+                let Some(config) = tls.clone() else {
+                    let http = http!(TcpStream).h1(app);
+                    return actix_service::boxed::factory(
+                        fn_service(move |tcp: TcpStream| {
+                            let peer = tcp.peer_addr().ok();
+                            prepare(&tcp, &settings);
+                            std::future::ready(Ok::<_, DispatchError>((
+                                Timed::new(Fin::new(tcp), Rc::clone(&limits)),
+                                peer,
+                            )))
+                        })
+                        .and_then(http),
+                    );
+                };
+                let http = http!(TlsStream<TcpStream>).finish(app);
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let handshake = settings.request_timeout;
+                actix_service::boxed::factory(
+                    fn_service(move |tcp: TcpStream| {
+                        let peer = tcp.peer_addr().ok();
+                        prepare(&tcp, &settings);
+                        let accept = acceptor.accept(tcp);
+                        let limits = Rc::clone(&limits);
+                        async move {
+                            let tls = tls_handshake(accept, handshake).await?;
+                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            Ok::<_, DispatchError>(if h2 {
+                                (Timed::untimed(Fin::new(tls)), Protocol::Http2, peer)
+                            } else {
+                                (Timed::new(Fin::new(tls), limits), Protocol::Http1, peer)
+                            })
                         }
                     })
-                    .h1(map_config(app, |_| AppConfig::default()));
-                let limits = Rc::new(settings.limits());
-                fn_service(move |tcp: TcpStream| {
-                    let peer = tcp.peer_addr().ok();
-                    prepare(&tcp, &settings);
-                    std::future::ready(Ok::<_, DispatchError>((
-                        Timed::new(Fin::new(tcp), Rc::clone(&limits)),
-                        peer,
-                    )))
-                })
-                .and_then(http)
+                    .and_then(http),
+                )
             })?;
         Ok(self)
     }
@@ -440,6 +516,65 @@ where
 /// ```
 pub fn client_finished(req: &HttpRequest) -> impl Future<Output = ()> + 'static {
     ClientSide::finished_or_never(ClientSide::of(req))
+}
+
+/// The TLS handshake of a connection, bounded by `timeout` (zero: not).
+async fn tls_handshake(
+    accept: tokio_rustls::Accept<TcpStream>,
+    timeout: Duration,
+) -> Result<TlsStream<TcpStream>, DispatchError> {
+    let handshake = if timeout.is_zero() {
+        accept.await
+    } else {
+        tokio::time::timeout(timeout, accept)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
+    };
+    handshake.map_err(|err| {
+        tracing::debug!(error = %err, "TLS handshake failed");
+        DispatchError::Io(err)
+    })
+}
+
+/// A TLS configuration from a PEM certificate chain and a PEM private key
+/// (the files a certificate authority or `certbot` gives), offering HTTP/2
+/// and HTTP/1.1 by ALPN, for [`Server::bind_tls`]. The error names the
+/// file at fault.
+pub fn tls_config(cert_pem: &Path, key_pem: &Path) -> io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let named = |path: &Path, what: &str, err: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {what}: {err}", path.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(cert_pem)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| named(cert_pem, "no PEM certificate chain", &err))?;
+    if certs.is_empty() {
+        return Err(named(
+            cert_pem,
+            "no PEM certificate chain",
+            &"no certificate in it",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_pem)
+        .map_err(|err| named(key_pem, "no PEM private key", &err))?;
+    // ring: no C toolchain beyond the compiler, unlike aws-lc.
+    #[allow(
+        deprecated,
+        reason = "ring's provider, without post-quantum key exchange"
+    )]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|err| named(key_pem, "the key does not fit the certificate", &err))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A listening socket on `addr` with `backlog`, its address reusable at

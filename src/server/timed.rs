@@ -174,6 +174,20 @@ impl<T> Timed<T> {
         }
     }
 
+    /// `io` followed by nobody: a connection whose protocol is not
+    /// HTTP/1 (HTTP/2 frames its own requests and bounds them itself).
+    pub(crate) fn untimed(io: T) -> Self {
+        let limits = Limits {
+            head: None,
+            body: None,
+            linger: Duration::ZERO,
+            max_target: usize::MAX,
+        };
+        let mut timed = Self::new(io, Rc::new(limits));
+        timed.framing.stop();
+        timed
+    }
+
     /// The connection inside.
     pub(crate) fn get_ref(&self) -> &T {
         &self.io
