@@ -3,7 +3,7 @@
 // that record what a page did while it streamed.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, resolve } from 'node:path';
@@ -37,11 +37,12 @@ const CHROMIUM_ARGS = [
 ];
 
 /**
- * Starts the demo binary on 127.0.0.1, port 0, with the bundled assets, and
- * waits for its `listening on http://…` line. `stop()` ends it by its PID.
+ * Starts the demo binary on 127.0.0.1, port 0, with the bundled assets and
+ * extra `args`, and waits for its `listening on http(s)://…` line. `stop()`
+ * ends it by its PID.
  */
-export async function startServer({ timeoutMs = 15_000 } = {}) {
-  const child = spawn(BIN, ['--addr', '127.0.0.1:0', '--assets', 'assets', '--workers', '2'], {
+export async function startServer({ timeoutMs = 15_000, args = [] } = {}) {
+  const child = spawn(BIN, ['--addr', '127.0.0.1:0', '--assets', 'assets', '--workers', '2', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,7 +59,7 @@ export async function startServer({ timeoutMs = 15_000 } = {}) {
   const listening = new Promise((done, fail) => {
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
-      const match = /^listening on (http:\/\/\S+)$/.exec(line.trim());
+      const match = /^listening on (https?:\/\/\S+)$/.exec(line.trim());
       if (match) done(match[1]);
     });
     child.once('error', fail);
@@ -386,4 +387,21 @@ export async function fixturePage(page, base, path, html) {
     route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }),
   );
   await page.goto(url);
+}
+
+/**
+ * A self-signed certificate for localhost and 127.0.0.1 and its key, made
+ * with Debian's `openssl` under target/tls/: their paths.
+ */
+export function selfSignedCertificate() {
+  const dir = resolve(ROOT, 'target', 'tls');
+  mkdirSync(dir, { recursive: true });
+  const cert = resolve(dir, 'cert.pem');
+  const key = resolve(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-days', '1', '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' });
+  return { cert, key };
 }
