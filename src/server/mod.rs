@@ -312,13 +312,23 @@ where
     }
 
     /// Listens on every address `addrs` resolves to.
-    pub fn bind(mut self, addrs: impl ToSocketAddrs) -> io::Result<Self> {
+    pub fn bind(self, addrs: impl ToSocketAddrs) -> io::Result<Self> {
+        self.bind_with(addrs, None)
+    }
+
+    /// Binds every address `addrs` resolves to and listens on it, with TLS
+    /// when `tls` is given; fails only if none could be bound.
+    fn bind_with(
+        mut self,
+        addrs: impl ToSocketAddrs,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Self> {
         let mut bound = false;
         let mut last_err = None;
         for addr in addrs.to_socket_addrs()? {
             match bind(addr, self.backlog) {
                 Ok(listener) => {
-                    self = self.listen(listener)?;
+                    self = self.listen_with(listener, tls.clone())?;
                     bound = true;
                 }
                 Err(err) => last_err = Some(io::Error::new(err.kind(), format!("{addr}: {err}"))),
@@ -358,16 +368,11 @@ where
     /// Listens with TLS on every address `addrs` resolves to; see
     /// [`listen_tls`](Self::listen_tls).
     pub fn bind_tls(
-        mut self,
+        self,
         addrs: impl ToSocketAddrs,
         config: rustls::ServerConfig,
     ) -> io::Result<Self> {
-        for addr in addrs.to_socket_addrs()? {
-            let listener = bind(addr, self.backlog)
-                .map_err(|err| io::Error::new(err.kind(), format!("{addr}: {err}")))?;
-            self = self.listen_tls(listener, config.clone())?;
-        }
-        Ok(self)
+        self.bind_with(addrs, Some(Arc::new(config)))
     }
 
     fn listen_with(
@@ -405,6 +410,7 @@ where
                 });
                 let app = map_config(app, |_| AppConfig::default());
                 let limits = Rc::new(settings.limits());
+                let untimed = Rc::new(Limits::UNTIMED);
                 /// The HTTP service for connections of type `$io`.
                 macro_rules! http {
                     ($io:ty) => {
@@ -460,11 +466,16 @@ where
                         prepare(&tcp, &settings);
                         let accept = acceptor.accept(tcp);
                         let limits = Rc::clone(&limits);
+                        let untimed = Rc::clone(&untimed);
                         async move {
                             let tls = tls_handshake(accept, handshake).await?;
                             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                             Ok::<_, DispatchError>(if h2 {
-                                (Timed::untimed(Fin::new(tls)), Protocol::Http2, peer)
+                                (
+                                    Timed::untimed(Fin::new(tls), untimed),
+                                    Protocol::Http2,
+                                    peer,
+                                )
                             } else {
                                 (Timed::new(Fin::new(tls), limits), Protocol::Http1, peer)
                             })

@@ -35,6 +35,16 @@ pub(crate) struct Limits {
     pub(crate) max_target: usize,
 }
 
+impl Limits {
+    /// No bound at all, for a connection that is not followed.
+    pub(crate) const UNTIMED: Limits = Limits {
+        head: None,
+        body: None,
+        linger: Duration::ZERO,
+        max_target: usize::MAX,
+    };
+}
+
 /// What the client is being timed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -175,15 +185,10 @@ impl<T> Timed<T> {
     }
 
     /// `io` followed by nobody: a connection whose protocol is not
-    /// HTTP/1 (HTTP/2 frames its own requests and bounds them itself).
-    pub(crate) fn untimed(io: T) -> Self {
-        let limits = Limits {
-            head: None,
-            body: None,
-            linger: Duration::ZERO,
-            max_target: usize::MAX,
-        };
-        let mut timed = Self::new(io, Rc::new(limits));
+    /// HTTP/1 (HTTP/2 frames its own requests and bounds them itself);
+    /// `limits` are [`Limits::UNTIMED`], shared.
+    pub(crate) fn untimed(io: T, limits: Rc<Limits>) -> Self {
+        let mut timed = Self::new(io, limits);
         timed.framing.stop();
         timed
     }
