@@ -229,7 +229,7 @@ fn encode<B: MessageBody + 'static>(res: ServiceResponse<B>, asked: bool) -> Enc
                     Encoded::Later(Box::pin(async move {
                         let res = match actix_web::body::to_bytes(body).await {
                             Ok(bytes) => {
-                                let compressed = pieces::complete(&bytes, coding);
+                                let compressed = pieces::compressed(&bytes, coding);
                                 whole(head, coding, compressed, bytes)
                             }
                             Err(err) => {
@@ -246,11 +246,7 @@ fn encode<B: MessageBody + 'static>(res: ServiceResponse<B>, asked: bool) -> Enc
                 Err(body) => right(req, streamed(head.set_body(body), coding)),
                 Ok(bytes) if bytes.len() > pieces::INLINE_LIMIT => {
                     Encoded::Later(Box::pin(async move {
-                        let input = bytes.clone();
-                        let compressed =
-                            tokio::task::spawn_blocking(move || pieces::complete(&input, coding))
-                                .await
-                                .unwrap_or_else(|err| Err(io::Error::other(err)));
+                        let compressed = pieces::compressed_off_worker(bytes.clone(), coding).await;
                         ServiceResponse::new(
                             req,
                             whole(head, coding, compressed, bytes).map_into_right_body(),
@@ -258,7 +254,7 @@ fn encode<B: MessageBody + 'static>(res: ServiceResponse<B>, asked: bool) -> Enc
                     }))
                 }
                 Ok(bytes) => {
-                    let compressed = pieces::complete(&bytes, coding);
+                    let compressed = pieces::compressed(&bytes, coding);
                     right(req, whole(head, coding, compressed, bytes))
                 }
             }
@@ -285,22 +281,19 @@ fn eligible<B>(res: &HttpResponse<B>) -> bool {
 }
 
 /// A complete body as `compressed` in `coding`, with its length; left as
-/// `original` (and the failure logged) if compressing failed.
+/// `original` if compressing failed.
 fn whole(
     mut res: HttpResponse<()>,
     coding: Coding,
-    compressed: io::Result<bytes::Bytes>,
+    compressed: Option<bytes::Bytes>,
     original: bytes::Bytes,
 ) -> HttpResponse {
     match compressed {
-        Ok(compressed) => {
+        Some(compressed) => {
             encoded_headers(res.headers_mut(), coding);
             res.set_body(BoxBody::new(compressed))
         }
-        Err(err) => {
-            tracing::error!(error = %err, "body could not be compressed");
-            res.set_body(BoxBody::new(original))
-        }
+        None => res.set_body(BoxBody::new(original)),
     }
 }
 

@@ -230,7 +230,7 @@ impl Streamed {
             Plan::AsIs | Plan::NotAcceptable => return self,
             Plan::Now(coding) => {
                 let compressed = match &self.body {
-                    Payload::Complete(bytes) => pieces::complete(bytes, coding),
+                    Payload::Complete(bytes) => pieces::compressed(bytes, coding),
                     Payload::Stream(_) => return self.streamed_in(coding),
                 };
                 return self.with_compressed(coding, compressed);
@@ -246,24 +246,18 @@ impl Streamed {
         let Payload::Complete(bytes) = &self.body else {
             return self.streamed_in(coding);
         };
-        let bytes = bytes.clone();
-        let compressed = tokio::task::spawn_blocking(move || pieces::complete(&bytes, coding))
-            .await
-            .unwrap_or_else(|err| Err(io::Error::other(err)));
+        let compressed = pieces::compressed_off_worker(bytes.clone(), coding).await;
         self.with_compressed(coding, compressed)
     }
 
     /// The complete body replaced by `compressed`, in `coding`; left as it
-    /// is (and the failure logged) if compressing failed.
-    fn with_compressed(mut self, coding: Coding, compressed: io::Result<Bytes>) -> Self {
-        match compressed {
-            Ok(compressed) => {
-                self.length = Some(compressed.len() as u64);
-                self.body = Payload::Complete(compressed);
-                self.headers
-                    .insert(header::CONTENT_ENCODING, coding.header_value());
-            }
-            Err(err) => tracing::error!(error = %err, "body could not be compressed"),
+    /// is if compressing failed.
+    fn with_compressed(mut self, coding: Coding, compressed: Option<Bytes>) -> Self {
+        if let Some(compressed) = compressed {
+            self.length = Some(compressed.len() as u64);
+            self.body = Payload::Complete(compressed);
+            self.headers
+                .insert(header::CONTENT_ENCODING, coding.header_value());
         }
         self
     }

@@ -258,8 +258,30 @@ impl Joined {
     }
 }
 
+/// `bytes`, a complete body, compressed in `coding` as one piece; `None`,
+/// the failure logged, if it could not be (the body then goes as it is).
+pub(crate) fn compressed(bytes: &[u8], coding: Coding) -> Option<Bytes> {
+    logged(complete(bytes, coding))
+}
+
+/// [`compressed`] on the blocking pool, for a body over
+/// [`INLINE_LIMIT`]: a large body does not stall the worker's other
+/// connections.
+pub(crate) async fn compressed_off_worker(bytes: Bytes, coding: Coding) -> Option<Bytes> {
+    let done = tokio::task::spawn_blocking(move || complete(&bytes, coding))
+        .await
+        .unwrap_or_else(|err| Err(io::Error::other(err)));
+    logged(done)
+}
+
+fn logged(compressed: io::Result<Bytes>) -> Option<Bytes> {
+    compressed
+        .inspect_err(|err| tracing::error!(error = %err, "body could not be compressed"))
+        .ok()
+}
+
 /// `bytes`, a complete body, compressed in `coding` as one piece.
-pub(crate) fn complete(bytes: &[u8], coding: Coding) -> io::Result<Bytes> {
+fn complete(bytes: &[u8], coding: Coding) -> io::Result<Bytes> {
     let mut encoder = Encoder::new(coding);
     let mut out = Vec::new();
     if !bytes.is_empty() {
