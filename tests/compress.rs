@@ -294,3 +294,90 @@ async fn a_named_file_is_compressed_with_its_etag_made_specific_and_304_per_repr
         tag
     );
 }
+
+/// An existing app's own middleware around `Compress`: a page still
+/// streams section by section in pagepipe's coding with one `Vary`, and the
+/// app's JSON route is compressed.
+#[actix_web::test]
+async fn under_an_apps_own_middleware_a_page_streams_and_json_is_compressed() {
+    use askama::Template;
+
+    #[derive(Template)]
+    #[template(
+        source = "<html><body><h1>orders</h1>{{ list }}</body></html>",
+        ext = "html"
+    )]
+    struct Shell {
+        list: pagepipe::Slot,
+    }
+
+    #[derive(Template)]
+    #[template(source = "{{ text }}", ext = "html")]
+    struct Text {
+        text: String,
+    }
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
+    let app = init_service(
+        App::new()
+            .wrap(actix_web::middleware::Logger::default())
+            .wrap(pagepipe::Compress::default())
+            .wrap(actix_web::middleware::DefaultHeaders::new().add(("x-app", "1")))
+            .route(
+                "/json",
+                web::get().to(|| async { HttpResponse::Ok().json(text(2000)) }),
+            )
+            .route(
+                "/orders",
+                web::get().to(move || {
+                    let rx = rx.lock().unwrap().take().expect("one request");
+                    async move {
+                        let list = pagepipe::slot("list");
+                        let loading = Text {
+                            text: "loading".into(),
+                        };
+                        let section = list
+                            .section(loading, async move { rx.await.map(|text| Text { text }) });
+                        pagepipe::Page::new(Shell { list }).section(section)
+                    }
+                }),
+            ),
+    )
+    .await;
+    let req = TestRequest::get()
+        .uri("/orders")
+        .insert_header((header::ACCEPT_ENCODING, CHROMIUM))
+        .to_request();
+    let res = call_service(&app, req).await;
+    assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "zstd");
+    assert_eq!(vary(res.headers()), ["accept-encoding"]);
+    assert_eq!(res.headers().get("x-app").unwrap(), "1");
+    let mut body = res.into_body();
+    let shell = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx))
+        .await
+        .unwrap()
+        .unwrap();
+    let shell = String::from_utf8(decode(Some("zstd"), &shell)).unwrap();
+    assert!(
+        shell.contains("<h1>orders</h1>") && shell.contains("loading"),
+        "{shell}"
+    );
+    let waiting = std::future::poll_fn(|cx| {
+        Poll::Ready(matches!(Pin::new(&mut body).poll_next(cx), Poll::Pending))
+    })
+    .await;
+    assert!(waiting, "the page waits for its section");
+    tx.send("three orders".into()).unwrap();
+    let rest = actix_web::body::to_bytes(body).await.unwrap();
+    let rest = String::from_utf8(decode(Some("zstd"), &rest)).unwrap();
+    assert!(rest.contains("three orders"), "{rest}");
+
+    let req = TestRequest::get()
+        .uri("/json")
+        .insert_header((header::ACCEPT_ENCODING, CHROMIUM))
+        .to_request();
+    let res = call_service(&app, req).await;
+    assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "zstd");
+    assert_eq!(vary(res.headers()), ["accept-encoding"]);
+}
