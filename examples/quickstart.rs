@@ -93,15 +93,21 @@ async fn dashboard(req: HttpRequest, nonce: Nonce) -> Page {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    pagepipe::Server::new(|| {
+    let server = pagepipe::Server::new(|| {
         App::new()
             // Every other route compressed as pagepipe's own responses are.
             .wrap(pagepipe::Compress::default())
             .route("/", web::get().to(dashboard))
             .service(Files::new("/static", "static"))
-    })
-    // For HTTPS with HTTP/2: `.bind_tls(("0.0.0.0", 443), pagepipe::tls_config(cert, key)?)`.
-    .bind(("127.0.0.1", 8080))?
+    });
+    // HTTPS with HTTP/2 when given a certificate: TLS_CERT=cert.pem TLS_KEY=key.pem
+    match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => {
+            let tls = pagepipe::tls_config(cert, key)?;
+            server.bind_tls(("127.0.0.1", 8443), tls)?
+        }
+        _ => server.bind(("127.0.0.1", 8080))?,
+    }
     .run()
     .await
 }

@@ -551,8 +551,12 @@ async fn tls_handshake(
 /// (the files a certificate authority or `certbot` gives), offering HTTP/2
 /// and HTTP/1.1 by ALPN, for [`Server::bind_tls`]. The error names the
 /// file at fault.
-pub fn tls_config(cert_pem: &Path, key_pem: &Path) -> io::Result<rustls::ServerConfig> {
+pub fn tls_config(
+    cert_pem: impl AsRef<Path>,
+    key_pem: impl AsRef<Path>,
+) -> io::Result<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject as _;
+    let (cert_pem, key_pem) = (cert_pem.as_ref(), key_pem.as_ref());
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let named = |path: &Path, what: &str, err: &dyn std::fmt::Display| {
         io::Error::new(
