@@ -96,8 +96,8 @@ pub use compress::{Compress, CompressFuture, CompressService};
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};
 pub use error::Error;
-pub use file::Files;
 pub use file::serve_file;
+pub use file::{DEFAULT_KEPT_BYTES, Files};
 pub use log::ClientMistakes;
 pub use mode::{Mode, ParseModeError};
 pub use page::{

@@ -22,10 +22,11 @@ use crate::encoding::Coding;
 use conditional::{Precondition, Validators};
 use range::Selection;
 
-pub use mount::Files;
+pub use mount::{DEFAULT_KEPT_BYTES, Files};
 
 mod body;
 mod conditional;
+mod kept;
 mod mount;
 mod open;
 mod path;
@@ -50,7 +51,12 @@ pub(crate) const CACHE_CONTROL: &str = "public, max-age=3600";
 /// Responses carry a strong ETag, Last-Modified, `Accept-Ranges: bytes` and
 /// `Cache-Control: public, max-age=3600`.
 pub async fn serve_file(root: impl AsRef<Path>, path: &str, req: &HttpRequest) -> Streamed {
-    let output = match open::open(root.as_ref(), path, req).await {
+    serve(root.as_ref(), path, req, None).await
+}
+
+/// [`serve_file`], answering from `kept` what it holds.
+async fn serve(root: &Path, path: &str, req: &HttpRequest, kept: Option<&kept::Kept>) -> Streamed {
+    let output = match open::open_kept(root, path, req, kept).await {
         Ok(opened) => decide(req, opened),
         Err(refusal) => Output::Refused(refusal),
     };
@@ -73,7 +79,7 @@ pub(crate) enum Source {
 
 /// One representation of a file (as it is, or compressed) and what its
 /// responses say about it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Opened {
     source: Source,
     /// The representation's length.
@@ -85,6 +91,8 @@ pub(crate) struct Opened {
     coding: Option<Coding>,
     /// Whether the representation depends on `Accept-Encoding`.
     vary: bool,
+    /// The version of the file on disk its bytes come from.
+    version: kept::Version,
 }
 
 /// Why a file is not served.

@@ -12,14 +12,22 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, guard, web};
 
-use super::serve_file;
+use super::kept::Kept;
+use super::serve;
 use crate::Streamed;
 
 /// The name of the path segment holding the path under the mount.
 const TAIL: &str = "tail";
 
 /// A folder served under a path prefix, as actix-files' `Files` does, with
-/// everything [`serve_file`] does per file.
+/// everything [`serve_file`](super::serve_file) does per file.
+///
+/// What a request gets is kept in memory when its bytes already are (a
+/// file up to 64 KiB read whole, or a compressed copy), so the next request
+/// for it is answered without a trip to the blocking pool, after a `stat`
+/// confirms the file on disk is still that version: a file changed on disk
+/// is served new on the next request. Each worker keeps up to
+/// [`DEFAULT_KEPT_BYTES`] (see [`Files::keep_in_memory`]).
 ///
 /// `Files::new("/assets", "assets")` answers `GET /assets/css/site.css` with
 /// the file `assets/css/site.css`. Paths leaving the folder are `400`,
@@ -40,7 +48,13 @@ pub struct Files {
     mount: String,
     /// The folder the files are served from.
     root: PathBuf,
+    /// The most bytes each worker keeps in memory for this mount.
+    kept_bytes: u64,
 }
+
+/// The bytes of files each worker keeps in memory per [`Files`] mount by
+/// default: 16 MiB.
+pub const DEFAULT_KEPT_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Files {
     /// Serves the folder `root` under the path prefix `mount`.
@@ -64,19 +78,39 @@ impl Files {
         Files {
             mount,
             root: root.into(),
+            kept_bytes: DEFAULT_KEPT_BYTES,
         }
+    }
+
+    /// Keeps at most `bytes` of this folder's files in memory on each
+    /// worker (default [`DEFAULT_KEPT_BYTES`]); `0` keeps none, so every
+    /// request opens its file.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// // Up to 64 MiB of assets per worker, served without opening them.
+    /// let assets = pagepipe::Files::new("/assets", "assets").keep_in_memory(64 << 20);
+    /// ```
+    #[must_use]
+    pub fn keep_in_memory(mut self, bytes: u64) -> Files {
+        self.kept_bytes = bytes;
+        self
     }
 }
 
 impl HttpServiceFactory for Files {
     fn register(self, config: &mut AppService) {
         let root: Arc<Path> = Arc::from(self.root);
+        // The app is built once per worker: so is this.
+        let kept = Kept::new(self.kept_bytes).map(Arc::new);
         let files = web::route()
             // `web::get()` alone would answer HEAD with 404.
             .guard(guard::Any(guard::Get()).or(guard::Head()))
             .to(move |req: HttpRequest| {
                 let root = Arc::clone(&root);
-                async move { serve_file(&*root, tail(&req), &req).await }
+                let kept = kept.clone();
+                async move { serve(&root, tail(&req), &req, kept.as_deref()).await }
             });
         web::resource(format!("{}/{{{TAIL}:.*}}", self.mount))
             .route(files)

@@ -5,7 +5,7 @@
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -13,6 +13,7 @@ use actix_web::http::Method;
 use actix_web::http::header;
 
 use super::conditional::Validators;
+use super::kept::{Kept, Version};
 use super::path::{self, PathError};
 use super::{Opened, Refusal, SMALL_FILE, Source, body};
 use crate::encoding::{self, Coding, Compression, NotAcceptable, Offer, cache, negotiate};
@@ -27,13 +28,24 @@ struct Wanted {
 
 /// Resolves `path` under `root` and opens the representation the request
 /// gets, off the async threads.
+#[cfg(test)]
 pub(super) async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<Opened, Refusal> {
+    open_kept(root, path, req, None).await
+}
+
+/// [`open`], taking the representation from `kept` when it holds the
+/// current version, and keeping what it opens there.
+pub(super) async fn open_kept(
+    root: &Path,
+    path: &str,
+    req: &HttpRequest,
+    kept: Option<&Kept>,
+) -> Result<Opened, Refusal> {
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
         return Err(Refusal::MethodNotAllowed);
     }
     let relative = path::sanitize(path)?;
-    let root = root.to_path_buf();
     // A conditional or range request usually needs no body, or only part.
     let read_small = method == Method::GET
         && [
@@ -52,15 +64,34 @@ pub(super) async fn open(root: &Path, path: &str, req: &HttpRequest) -> Result<O
             .enabled()
             .then(|| (negotiate(req, Offer::Static), compression.clone())),
     };
-    let opening = tokio::task::spawn_blocking(move || open_blocking(&root, relative, wanted));
-    opening
+    // The coding negotiated is part of what is kept; a refusal is not kept.
+    let kept = match &wanted.coding {
+        None => kept.map(|kept| (kept, None)),
+        Some((Ok(coding), _)) => kept.map(|kept| (kept, Some(*coding))),
+        Some((Err(NotAcceptable), _)) => None,
+    };
+    if let Some((kept, coding)) = kept
+        && let Some(opened) = kept.get(&relative, coding)
+    {
+        return Ok(opened);
+    }
+    let root = root.to_path_buf();
+    let opening = tokio::task::spawn_blocking(move || {
+        let opened = open_blocking(&root, &relative, wanted);
+        (opened, root, relative)
+    });
+    let (opened, root, relative) = opening
         .await
-        .map_err(|err| Refusal::Unreadable(io::Error::other(err)))?
+        .map_err(|err| Refusal::Unreadable(io::Error::other(err)))?;
+    if let (Some((kept, coding)), Ok(opened)) = (kept, &opened) {
+        kept.keep(&root, relative, coding, opened);
+    }
+    opened
 }
 
-fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opened, Refusal> {
-    let (file, metadata) = path::open_file(root, &relative)?;
-    let content_type = content_type(&relative);
+fn open_blocking(root: &Path, relative: &Path, wanted: Wanted) -> Result<Opened, Refusal> {
+    let (file, metadata) = path::open_file(root, relative)?;
+    let content_type = content_type(relative);
     let validators = validators_of(&metadata);
     // Whether the response depends on Accept-Encoding: for a compressible
     // type, even when this version is too small to compress.
@@ -71,10 +102,10 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
         // Refused whatever its size, as a small complete `Streamed` body is.
         let coding = coding.map_err(|NotAcceptable| Refusal::NotAcceptable)?;
         if coding != Coding::Identity && metadata.len() >= cache::MIN_COMPRESSIBLE {
-            let compressed = sibling(root, &relative, coding, &content_type).or_else(|| {
+            let compressed = sibling(root, relative, coding, &content_type).or_else(|| {
                 // Keyed by the path asked for: the ETag tells versions apart.
                 let bytes = compression.cache().get(
-                    &root.join(&relative),
+                    &root.join(relative),
                     validators.etag.tag(),
                     coding,
                     &file,
@@ -87,6 +118,7 @@ fn open_blocking(root: &Path, relative: PathBuf, wanted: Wanted) -> Result<Opene
                     validators: validators.encoded(coding),
                     coding: Some(coding),
                     vary: true,
+                    version: Version::of(&metadata),
                 })
             });
             if let Some(compressed) = compressed {
@@ -125,6 +157,7 @@ fn identity(
         validators,
         coding: None,
         vary,
+        version: Version::of(metadata),
     })
 }
 
@@ -143,6 +176,7 @@ fn sibling(root: &Path, relative: &Path, coding: Coding, content_type: &str) -> 
         validators: validators_of(&metadata).encoded(coding),
         coding: Some(coding),
         vary: true,
+        version: Version::of(&metadata),
     })
 }
 

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::serve_file;
 
 mod conditional;
+mod kept;
 mod mount;
 mod precompressed;
 mod ranges;
