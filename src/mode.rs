@@ -100,13 +100,24 @@ const CRAWLERS: [&str; 32] = [
     "ccbot",
 ];
 
-/// Whether `user_agent` is a known crawler's.
+/// Whether `user_agent` is a known crawler's: one pass over it for all of
+/// [`CRAWLERS`], in any case.
 pub(crate) fn is_crawler(user_agent: &str) -> bool {
-    if user_agent.is_empty() {
-        return false;
+    static TOKENS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(CRAWLERS)
+                .ok()
+        });
+    match &*TOKENS {
+        Some(tokens) => tokens.is_match(user_agent),
+        // Not reached: the tokens are a few short literals.
+        None => {
+            let lower = user_agent.to_ascii_lowercase();
+            CRAWLERS.iter().any(|token| lower.contains(token))
+        }
     }
-    let lower = user_agent.to_ascii_lowercase();
-    CRAWLERS.iter().any(|token| lower.contains(token))
 }
 
 /// The error for a mode name that is not `out-of-order`, `in-order` or
@@ -125,5 +136,24 @@ impl FromStr for Mode {
             "buffered" => Ok(Mode::Buffered),
             _ => Err(ParseModeError),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_crawler_token_is_found_in_any_case_and_position() {
+        for token in CRAWLERS {
+            let upper = token.to_ascii_uppercase();
+            assert!(is_crawler(token), "{token}");
+            assert!(
+                is_crawler(&format!("Mozilla/5.0 (compatible; {upper}/1.0)")),
+                "{upper}"
+            );
+        }
+        assert!(!is_crawler("Mozilla/5.0 (X11; Linux x86_64) Firefox/153.0"));
+        assert!(!is_crawler(""));
     }
 }
