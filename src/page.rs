@@ -40,7 +40,7 @@ impl Fragment {
     /// Renders `template`; its `slot(…)` calls mark where sections go.
     pub fn new(template: impl Template) -> Self {
         Self {
-            html: template.render(),
+            html: render(&template),
             sections: Vec::new(),
             data: Vec::new(),
         }
@@ -63,6 +63,33 @@ impl Fragment {
         self.data.push((id.into(), wire::script_json(value)));
         self
     }
+}
+
+/// The most a thread keeps of its rendering buffer between renders.
+const KEPT_BUFFER: usize = 64 * 1024;
+
+/// Renders `template` into a buffer each thread reuses, then copies the
+/// markup out at its exact size: markup longer than the template's size
+/// hint (a section's text, say) is not grown by repeated reallocation. A
+/// template rendered while another is rendering on the thread (one that
+/// builds a fragment in its own rendering) gets a buffer of its own.
+fn render(template: &impl Template) -> askama::Result<String> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUFFER.with(|buffer| {
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return template.render();
+        };
+        buffer.clear();
+        let rendered = template
+            .render_into(&mut *buffer)
+            .map(|()| buffer.as_str().to_owned());
+        if buffer.capacity() > KEPT_BUFFER {
+            *buffer = String::new();
+        }
+        rendered
+    })
 }
 
 impl fmt::Debug for Fragment {

@@ -47,17 +47,13 @@ pub(crate) fn params<const N: usize>(
     query: &str,
     names: [&'static str; N],
 ) -> Result<[Option<String>; N], QueryError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query).map_err(|err| QueryError {
-            param: "query",
-            reason: err.to_string(),
-        })?;
     let mut values = [const { None }; N];
-    for (key, value) in pairs {
+    // Decoded as browsers encode forms; only the values asked for are copied.
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let Some(index) = names.iter().position(|name| *name == key) else {
             continue;
         };
-        if values[index].replace(value).is_some() {
+        if values[index].replace(value.into_owned()).is_some() {
             return Err(QueryError {
                 param: names[index],
                 reason: "given more than once".into(),

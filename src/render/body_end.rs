@@ -59,7 +59,7 @@ pub(super) fn body_end(html: &[u8]) -> Option<usize> {
                     // Everything after `<plaintext>` is text.
                     return last;
                 }
-                match RAW_TEXT.iter().find(|raw| name.eq_ignore_ascii_case(raw)) {
+                match raw_text(name) {
                     // The end tag is then read as any other.
                     Some(raw) => match raw_text_end(html, end, raw) {
                         Some(close) => close,
@@ -73,6 +73,19 @@ pub(super) fn body_end(html: &[u8]) -> Option<usize> {
         };
     }
     last
+}
+
+/// The raw-text element `name` names, if it names one. Most tags are
+/// ruled out by their length and first letter without a comparison.
+fn raw_text(name: &[u8]) -> Option<&'static [u8]> {
+    let first = name.first()?.to_ascii_lowercase();
+    if !(3..=8).contains(&name.len()) || !matches!(first, b's' | b't' | b'x' | b'i' | b'n') {
+        return None;
+    }
+    RAW_TEXT
+        .iter()
+        .find(|raw| name.eq_ignore_ascii_case(raw))
+        .copied()
 }
 
 /// HTML's whitespace in markup: tab, line feed, form feed, carriage return,
@@ -182,7 +195,32 @@ fn raw_text_end(html: &[u8], from: usize, name: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::body_end;
+    use super::{RAW_TEXT, body_end, raw_text};
+
+    #[test]
+    fn every_raw_text_element_is_told_in_any_case_and_no_other() {
+        for name in RAW_TEXT {
+            let upper = name.to_ascii_uppercase();
+            assert_eq!(raw_text(name), Some(name));
+            assert_eq!(raw_text(&upper), Some(name));
+            // In a shell: a `</body>` inside it is text.
+            let tag = String::from_utf8_lossy(name);
+            let html = format!("<body><{tag}></body></{tag}></body>");
+            assert_eq!(body_end(html.as_bytes()), Some(html.len() - 7), "{tag}");
+        }
+        for name in [
+            "p",
+            "section",
+            "template",
+            "span",
+            "i",
+            "nav",
+            "s",
+            "textareas",
+        ] {
+            assert_eq!(raw_text(name.as_bytes()), None, "{name}");
+        }
+    }
 
     /// Where `</body` starts in `html` counting from its `n`th occurrence
     /// (in any case) from the end, 1 being the last.

@@ -267,8 +267,8 @@ impl Shown {
 /// The ready sections that can be written in the shell: those whose parent
 /// is in it too (or that are in the shell's own markup) and whose reveal
 /// target is in it too.
-fn placeable(sections: &Sections, ready: &Waiting) -> std::collections::HashSet<usize> {
-    let mut placed = std::collections::HashSet::new();
+fn placeable(sections: &Sections, ready: &Waiting) -> foldhash::HashSet<usize> {
+    let mut placed = foldhash::HashSet::default();
     loop {
         let before = placed.len();
         for key in ready.keys() {

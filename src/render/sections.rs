@@ -1,7 +1,10 @@
 //! The sections of one page while it renders: their futures (all started
 //! at once), the deadline, and how a resolved future becomes slot content.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// Ids are the page author's, never the client's: no need for SipHash.
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;

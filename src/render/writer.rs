@@ -4,7 +4,7 @@
 //! reached, so a page holds its sections' data until then, not their
 //! markup, and never more than one piece of output at a time.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
