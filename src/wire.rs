@@ -338,6 +338,7 @@ mod tests {
             include_str!("../README.md"),
             include_str!("../docs/modes.md"),
             include_str!("../docs/adding-a-section.md"),
+            include_str!("../docs/browsers.md"),
         ];
         let mut seen = 0;
         for doc in docs {

@@ -14,6 +14,7 @@ use crate::wire;
 /// 32×32 pixels, or has finished loading: its `visualCharacterThreshold`,
 /// measured with WebKitGTK 2.50 (200 characters wait for the end, 201 paint
 /// at once).
+#[cfg(debug_assertions)]
 pub(crate) const WEBKIT_PAINT_CHARACTERS: usize = 200;
 
 /// Passes a streamed page's chunks on, changing only the first.
@@ -95,6 +96,7 @@ fn warn_if_webkit_waits(template: &'static str, first: &[u8]) {
 /// processing instructions and the elements whose content is not shown
 /// (`title`, `script`, `style`, `template`). An estimate from the
 /// markup alone: CSS is not applied, and an entity counts as one character.
+#[cfg(debug_assertions)]
 pub(crate) fn visible_characters(html: &[u8], limit: usize) -> usize {
     const HIDDEN: [&[u8]; 4] = [b"title", b"script", b"style", b"template"];
     let mut count = 0;
@@ -133,6 +135,7 @@ pub(crate) fn visible_characters(html: &[u8], limit: usize) -> usize {
     count.min(limit)
 }
 
+#[cfg(debug_assertions)]
 /// The name of the tag whose text (after `<`, up to `>`) is `tag`; empty
 /// for a closing tag or a declaration.
 fn tag_name(tag: &[u8]) -> &[u8] {
@@ -143,6 +146,7 @@ fn tag_name(tag: &[u8]) -> &[u8] {
     &tag[..len]
 }
 
+#[cfg(debug_assertions)]
 /// Where the text after `</name>` starts, searching from `from`.
 fn closing_tag(html: &[u8], from: usize, name: &[u8]) -> Option<usize> {
     let mut at = from;
@@ -156,11 +160,12 @@ fn closing_tag(html: &[u8], from: usize, name: &[u8]) -> Option<usize> {
     }
 }
 
+#[cfg(debug_assertions)]
 fn find(html: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(&html[from..], needle).map(|at| from + at)
 }
 
-#[cfg(test)]
+#[cfg(all(test, debug_assertions))]
 mod tests {
     use super::*;
 
