@@ -34,12 +34,15 @@ pub struct Fragment {
     pub(crate) html: Result<String, askama::Error>,
     pub(crate) sections: Vec<Section>,
     pub(crate) data: Vec<(String, Result<String, serde_json::Error>)>,
+    /// The template's type, named in warnings about the page it shells.
+    pub(crate) template: &'static str,
 }
 
 impl Fragment {
     /// Renders `template`; its `slot(…)` calls mark where sections go.
     pub fn new(template: impl Template) -> Self {
         Self {
+            template: std::any::type_name_of_val(&template),
             html: render(&template),
             sections: Vec::new(),
             data: Vec::new(),

@@ -174,6 +174,32 @@ fn put_all(buf: &mut BytesMut, parts: &[&str]) {
     }
 }
 
+/// The bytes WebKitGTK reads before it hands a document to the parser (its
+/// network library's content-sniffing buffer, read even with
+/// `X-Content-Type-Options: nosniff`): a streamed page whose first chunk is
+/// shorter shows nothing until more bytes arrive. Measured with WebKitGTK
+/// 2.50: a first chunk of 511 bytes is parsed when the next one comes, one
+/// of 512 at once. Counted on the decoded bytes, so compression does not
+/// change it (`docs/browsers.md`).
+pub const SNIFF_BYTES: usize = 512;
+
+/// The shortest padding comment, `<!---->`.
+const MIN_PADDING: usize = "<!---->".len();
+
+/// Appends to `first` a comment that brings it to [`SNIFF_BYTES`] (or, when
+/// it is short by less than a comment's own length, just past it); nothing
+/// when it is that long already.
+pub(crate) fn pad_to_sniff_bytes(first: &mut BytesMut) {
+    let Some(short) = SNIFF_BYTES.checked_sub(first.len()).filter(|s| *s > 0) else {
+        return;
+    };
+    let len = short.max(MIN_PADDING);
+    first.reserve(len);
+    first.put_slice(b"<!--");
+    first.put_bytes(b' ', len - MIN_PADDING);
+    first.put_slice(b"-->");
+}
+
 /// Serializes `value` as JSON that is safe inside a `<script>` element.
 ///
 /// `<`, `>` and `&` become `\u003c`, `\u003e` and `\u0026`, so no `</script>`
@@ -312,6 +338,7 @@ mod tests {
             include_str!("../README.md"),
             include_str!("../docs/modes.md"),
             include_str!("../docs/adding-a-section.md"),
+            include_str!("../docs/browsers.md"),
         ];
         let mut seen = 0;
         for doc in docs {
@@ -432,6 +459,30 @@ mod tests {
                 wire.close_late(&mut buf);
                 assert_eq!(buf.len(), expected, "{nonce:?} {id}");
             }
+        }
+    }
+
+    #[test]
+    fn a_short_first_chunk_is_padded_to_the_sniffing_buffer_with_one_comment() {
+        for len in [0, 1, 100, 505, 506, 511] {
+            let mut buf = BytesMut::from(&"x".repeat(len)[..]);
+            pad_to_sniff_bytes(&mut buf);
+            let padding = std::str::from_utf8(&buf[len..]).unwrap();
+            assert_eq!(buf.len(), SNIFF_BYTES.max(len + MIN_PADDING), "{len}");
+            assert!(
+                padding.starts_with("<!--") && padding.ends_with("-->"),
+                "{len}"
+            );
+            assert_eq!(padding.matches("--").count(), 2, "one comment: {padding:?}");
+        }
+    }
+
+    #[test]
+    fn a_first_chunk_of_the_sniffing_buffer_or_more_is_left_alone() {
+        for len in [SNIFF_BYTES, SNIFF_BYTES + 1, 4096] {
+            let mut buf = BytesMut::from(&"x".repeat(len)[..]);
+            pad_to_sniff_bytes(&mut buf);
+            assert_eq!(buf.len(), len);
         }
     }
 

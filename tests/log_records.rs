@@ -68,12 +68,11 @@ async fn a_failing_and_a_slow_section_are_logged_as_log_records_without_a_tracin
         error.1.contains("the database is down"),
         "the cause is logged: {error:?}"
     );
+    // The timeout's warning (in debug builds this bare shell is also named
+    // in one about WebKit's first paint).
     let warning = kept
         .iter()
-        .find(|(level, _)| *level == log::Level::Warn)
-        .unwrap_or_else(|| panic!("no warning record in {kept:?}"));
-    assert!(
-        warning.1.contains("section timed out") && warning.1.contains("slow"),
-        "{warning:?}"
-    );
+        .find(|(level, line)| *level == log::Level::Warn && line.contains("section timed out"))
+        .unwrap_or_else(|| panic!("no timeout warning in {kept:?}"));
+    assert!(warning.1.contains("slow"), "{warning:?}");
 }

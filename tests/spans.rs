@@ -1,6 +1,6 @@
-//! The tracing spans of a page, in a test binary of their own: tracing's
-//! level and interest caches are global, so a subscriber in a test that
-//! shares its process with other tests' threads may miss debug events.
+//! The tracing spans and warnings of a page, in a test binary of their own:
+//! tracing's level and interest caches are global, so a subscriber in a test
+//! that shares its process with other tests' threads may miss events.
 
 #![allow(
     clippy::unwrap_used,
@@ -84,4 +84,60 @@ async fn each_section_reports_its_id_wait_outcome_and_rendered_bytes_inside_the_
         "{late}"
     );
     assert!(logs.contains("section timed out"));
+}
+
+/// A page of one pending section whose fallback is `fallback`, streamed
+/// out of order up to its first chunk.
+async fn first_chunk_of(fallback: &str) -> usize {
+    let pending = std::future::pending::<Result<Text, BoxError>>();
+    let page = Page::new(WarnedShell { slot: slot("s0") }).section(Section::new(
+        "s0",
+        Text {
+            text: fallback.into(),
+        },
+        pending,
+    ));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    body.next().await.unwrap().unwrap().len()
+}
+
+/// A shell used by no other test of this binary: the warning is given once
+/// per template in the process, so another test's page with the same
+/// template could take it first.
+#[derive(askama::Template)]
+#[template(
+    source = "<html><body><div>{{ slot }}</div></body></html>",
+    ext = "html"
+)]
+struct WarnedShell {
+    slot: Slot,
+}
+
+#[cfg(debug_assertions)]
+#[tokio::test]
+async fn a_shell_too_bare_for_webkit_to_paint_early_is_named_once_per_template() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+
+    // 201 visible characters: enough.
+    let rich = format!("{} z", "word ".repeat(50));
+    assert_eq!(first_chunk_of(&rich).await, 512, "padded too");
+    assert_eq!(logs(), "", "no warning for a shell WebKit paints");
+
+    // "loading" and nothing else, twice: one warning, naming the template.
+    assert_eq!(first_chunk_of("loading").await, 512, "padded");
+    first_chunk_of("loading").await;
+    let logs = logs();
+    assert_eq!(logs.matches("WARN").count(), 1, "{logs}");
+    assert!(
+        logs.contains("visible characters") && logs.contains("WarnedShell"),
+        "{logs}"
+    );
+    assert!(logs.contains("visible=7"), "{logs}");
 }

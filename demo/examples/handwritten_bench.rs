@@ -42,6 +42,10 @@ use futures_util::stream::FuturesUnordered;
 const RUNTIME: &str = "function $pp(){var s=document.currentScript,t=s.previousElementSibling,e;\
 if(t&&t.localName==\"template\"&&t.hasAttribute(\"for\")&&(e=document.getElementById(t.getAttribute(\"for\")))){\
 e.replaceChildren(t.content);t.remove()}s.remove()}";
+/// The paragraph after the heading (text for WebKit to paint the shell).
+const INTRO: &str = "<p>The synthetic page for load tests. Section i resolves delays[i] milliseconds \
+after the request and holds about the number of filler bytes asked for; until it does, its slot shows \
+the shell's fallback. Sections end in document order, whatever order they resolve in.</p>\n";
 /// A static filler as long as the longest section may ask for.
 static FILLER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -122,7 +126,7 @@ async fn bench(req: HttpRequest) -> HttpResponse {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <link rel=\"icon\" href=\"/assets/favicon.svg\" type=\"image/svg+xml\">\n\
          <title>pagepipe bench</title>\n</head>\n<body>\n\
-         <h1>pagepipe bench: {n} sections, out-of-order</h1>\n"
+         <h1>pagepipe bench: {n} sections, out-of-order</h1>\n{INTRO}"
     );
     for i in 0..n {
         if ready(i) {

@@ -20,11 +20,13 @@ use crate::page::Fragment;
 use crate::wire::{self, Wire};
 
 mod body_end;
+mod first_chunk;
 mod sections;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+use first_chunk::FirstChunk;
 use sections::{Part, Resolved, Sections};
 use writer::{Next, PIECE, Waiting, Writer};
 
@@ -68,6 +70,10 @@ pub(crate) fn render(shell: Fragment, options: Options, mode: Mode) -> Result<Bo
     let deadline = clock::after(Instant::now(), deadline);
     let mut sections = Sections::new(deadline, max_sections, span, client);
     let mut shell = shell;
+    let first = match mode {
+        Mode::Buffered => FirstChunk::none(),
+        Mode::OutOfOrder | Mode::InOrder => FirstChunk::new(shell.template),
+    };
     // Found once, in the shell: data blocks and late sections go before it.
     let tail = take_tail(&mut shell);
     let parts = sections.adopt(shell, None)?;
@@ -77,6 +83,7 @@ pub(crate) fn render(shell: Fragment, options: Options, mode: Mode) -> Result<Bo
         tail,
         budget: shell_budget,
         cap: max_held_bytes,
+        first,
     };
     Ok(match mode {
         Mode::OutOfOrder => out_of_order(shell, sections, wire).boxed_local(),
@@ -106,6 +113,8 @@ struct Shell {
     tail: Option<Bytes>,
     budget: Duration,
     cap: usize,
+    /// Pads the first chunk when it is too short to be parsed at once.
+    first: FirstChunk,
 }
 
 /// Waits up to `budget` for sections to resolve (nested ones included) and
@@ -141,12 +150,12 @@ fn out_of_order(
     mut wire: Wire,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
-        let Shell { parts, tail, budget, cap } = shell;
+        let Shell { parts, tail, budget, cap, mut first } = shell;
         let mut ready = ready_by(&mut sections, budget, cap).await;
         let (mut held, mut shown) = hold_back(&sections, &mut ready);
         let mut writer = start(PIECE, cap, parts, &sections, &ready);
         while let Next::Piece(piece) = writer.write(&mut sections, &wire, &mut ready, false) {
-            yield Ok(piece);
+            yield Ok(first.pass(piece, true));
         }
         // Every section in place: the page ends with this chunk.
         let complete = sections.all_resolved() && held.is_empty();
@@ -154,7 +163,7 @@ fn out_of_order(
             writer.extend(tail);
         }
         if let Some(piece) = writer.take() {
-            yield Ok(piece);
+            yield Ok(first.pass(piece, !complete));
         }
         if complete {
             return;
@@ -289,7 +298,7 @@ fn in_order(
     buffered: bool,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     stream! {
-        let Shell { parts, tail, budget, cap } = shell;
+        let Shell { parts, tail, budget, cap, mut first } = shell;
         let mut ready = if buffered {
             Waiting::default()
         } else {
@@ -301,7 +310,7 @@ fn in_order(
         loop {
             let key = match writer.write(&mut sections, &wire, &mut ready, true) {
                 Next::Piece(piece) => {
-                    yield Ok(piece);
+                    yield Ok(first.pass(piece, true));
                     continue;
                 }
                 Next::Wait(key) => key,
@@ -309,7 +318,7 @@ fn in_order(
             };
             // What is written so far goes out while the next slot waits.
             if !buffered && writer.may_send() && let Some(piece) = writer.take() {
-                yield Ok(piece);
+                yield Ok(first.pass(piece, true));
             }
             wait_for(key, &mut sections, &mut ready, cap).await;
         }

@@ -63,7 +63,22 @@ fn timed_page(delays: &[u64]) -> Page {
 
 async fn next_text(body: &mut Body) -> String {
     let chunk = body.next().await.expect("a chunk").expect("no error");
-    String::from_utf8(chunk.to_vec()).expect("utf-8")
+    unpadded(String::from_utf8(chunk.to_vec()).expect("utf-8"))
+}
+
+/// `html` without the comment that pads a short first chunk (its own tests
+/// are at the end of this file).
+fn unpadded(mut html: String) -> String {
+    let padding = html.match_indices("<!--").find_map(|(at, _)| {
+        let spaces = html[at + 4..].bytes().take_while(|b| *b == b' ').count();
+        html[at + 4 + spaces..]
+            .starts_with("-->")
+            .then_some(at..at + 4 + spaces + 3)
+    });
+    if let Some(padding) = padding {
+        html.replace_range(padding, "");
+    }
+    html
 }
 
 fn is_pending(body: &mut Body) -> bool {
@@ -73,7 +88,9 @@ fn is_pending(body: &mut Body) -> bool {
 async fn collect_all(mut body: Body) -> Vec<String> {
     let mut chunks = Vec::new();
     while let Some(chunk) = body.next().await {
-        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+        chunks.push(unpadded(
+            String::from_utf8(chunk.unwrap().to_vec()).unwrap(),
+        ));
     }
     chunks
 }
@@ -1185,7 +1202,9 @@ fn chained_page() -> (Page, Vec<oneshot::Sender<String>>) {
 /// Every chunk available now, without waiting.
 fn drain(body: &mut Body, chunks: &mut Vec<String>) {
     while let Some(Some(chunk)) = body.next().now_or_never() {
-        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+        chunks.push(unpadded(
+            String::from_utf8(chunk.unwrap().to_vec()).unwrap(),
+        ));
     }
 }
 
@@ -1577,4 +1596,88 @@ fn a_data_block_id_used_twice_or_by_a_section_is_named_as_a_data_block() {
         assert!(matches!(err, Error::DuplicateDataId(_)), "{err}");
         assert!(err.to_string().starts_with("data block id"), "{err}");
     }
+}
+
+/// The first chunk as sent, padding and all.
+async fn first_chunk(body: &mut Body) -> String {
+    let chunk = body.next().await.expect("a chunk").expect("no error");
+    String::from_utf8(chunk.to_vec()).expect("utf-8")
+}
+
+#[tokio::test]
+async fn a_short_first_chunk_is_padded_to_the_sniffing_buffer_when_sections_follow() {
+    for mode in [Mode::OutOfOrder, Mode::InOrder] {
+        let (page, senders) = channel_page(2);
+        let mut body = render(page, mode).unwrap();
+        let first = first_chunk(&mut body).await;
+        assert_eq!(first.len(), wire::SNIFF_BYTES, "{mode:?}: {first}");
+        let padding = &first[first.rfind("<!--").unwrap()..];
+        assert!(
+            padding.ends_with("-->"),
+            "{mode:?}: ends with one comment: {first}"
+        );
+        assert!(padding[4..padding.len() - 3].bytes().all(|b| b == b' '));
+        assert_eq!(unpadded(first.clone()).len() + padding.len(), first.len());
+        for tx in senders {
+            tx.send("ready".into()).unwrap();
+        }
+        let rest = collect_all_raw(body).await.concat();
+        assert!(
+            !rest.contains("<!--"),
+            "{mode:?}: only the first chunk is padded: {rest}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_first_chunk_of_the_sniffing_buffer_or_more_is_sent_as_it_is() {
+    let long = "l".repeat(wire::SNIFF_BYTES);
+    for mode in [Mode::OutOfOrder, Mode::InOrder] {
+        let (tx, rx) = oneshot::channel::<String>();
+        let page = shell(1).section(Section::new("s0", text(&*long), async move {
+            rx.await.map(text)
+        }));
+        let mut body = render(page, mode).unwrap();
+        let first = first_chunk(&mut body).await;
+        // In order, the first chunk ends before the slot, so its loading
+        // markup is not in it: the shell alone is short, and padded.
+        if mode == Mode::OutOfOrder {
+            assert!(first.len() > wire::SNIFF_BYTES, "{first}");
+            assert!(!first.contains("<!--"), "not padded: {first}");
+        } else {
+            assert_eq!(first.len(), wire::SNIFF_BYTES, "{first}");
+        }
+        tx.send("ready".into()).unwrap();
+        collect_all(body).await;
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_ends_with_its_first_chunk_is_not_padded() {
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        let page = shell(1).section(Section::new("s0", text("loading"), async {
+            Ok::<_, BoxError>(text("ready"))
+        }));
+        let chunks = collect_all_raw(render(page, mode).unwrap()).await;
+        assert_eq!(chunks.len(), 1, "{mode:?}: {chunks:?}");
+        assert!(chunks[0].len() < wire::SNIFF_BYTES, "{mode:?}: {chunks:?}");
+        assert!(!chunks[0].contains("<!--"), "{mode:?}: {chunks:?}");
+    }
+    // Buffered, even while sections are pending when it starts.
+    let (page, senders) = channel_page(2);
+    let body = render(page, Mode::Buffered).unwrap();
+    for tx in senders {
+        tx.send("ready".into()).unwrap();
+    }
+    let chunks = collect_all_raw(body).await;
+    assert!(!chunks.concat().contains("<!--"), "{chunks:?}");
+}
+
+/// Every chunk as sent, padding and all.
+async fn collect_all_raw(mut body: Body) -> Vec<String> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = body.next().await {
+        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+    }
+    chunks
 }

@@ -187,7 +187,8 @@ export function watchErrors(page) {
  * `performance.now()` time: a MutationObserver sees every step the parser
  * and the runtime take, so nothing between two polls is missed.
  */
-function benchRecorder() {
+export function benchRecorder() {
+  if (window.__ppBench) return;
   const rec = { loading: {}, ready: {}, order: [] };
   window.__ppBench = rec;
   const scan = () => {
@@ -201,6 +202,32 @@ function benchRecorder() {
     }
   };
   new MutationObserver(scan).observe(document, { childList: true, subtree: true, characterData: true });
+  // Installed after the first bytes (WebKit's driver has no init scripts):
+  // what is there already is seen now.
+  scan();
+}
+
+/**
+ * What the bench recorder saw, run in the page: times relative to the
+ * navigation's `requestStart`; the first contentful paint from there and
+ * from the navigation's start (the page's time origin); the document's
+ * bytes on the wire and decoded.
+ */
+export function benchTimeline() {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const origin = nav.requestStart;
+  const shift = (times) => Object.fromEntries(Object.entries(times).map(([id, t]) => [id, t - origin]));
+  const paint = performance.getEntriesByName('first-contentful-paint')[0];
+  const rec = window.__ppBench;
+  return {
+    loading: shift(rec.loading),
+    ready: shift(rec.ready),
+    order: rec.order,
+    firstPaint: paint ? paint.startTime - origin : null,
+    firstPaintFromStart: paint ? paint.startTime : null,
+    encoded: nav.encodedBodySize,
+    decoded: nav.decodedBodySize,
+  };
 }
 
 /**
@@ -229,20 +256,7 @@ export class BenchPage {
    * it got the request, so a section can never be early by this clock.
    */
   async timeline() {
-    return this.page.evaluate(() => {
-      const nav = performance.getEntriesByType('navigation')[0];
-      const origin = nav.requestStart;
-      const shift = (times) =>
-        Object.fromEntries(Object.entries(times).map(([id, t]) => [id, t - origin]));
-      const paint = performance.getEntriesByName('first-contentful-paint')[0];
-      const rec = window.__ppBench;
-      return {
-        loading: shift(rec.loading),
-        ready: shift(rec.ready),
-        order: rec.order,
-        firstPaint: paint ? paint.startTime - origin : null,
-      };
-    });
+    return this.page.evaluate(benchTimeline);
   }
 
   /** The final DOM: each slot's id and text, in document order. */
