@@ -20,8 +20,12 @@ import { benchRecorder, benchTimeline as timeline, startServer } from './helpers
 // As in bench.test.mjs: never early by the page's clock, late by at most this.
 const LATE_MS = 800;
 const EARLY_MS = 25;
-// The shell of `/bench?delays=1500` is painted by then, in every engine.
-const FIRST_PAINT_MS = 150;
+// The shell of `/bench?delays=1500` is painted at least this long before its
+// section lands, in every engine (WebKit painted a bare shell only with the
+// section, at about 1,510 ms). The time itself, about 50-120 ms on a quiet
+// machine, is reported as a diagnostic: a bound in ms would measure the
+// machine's load as much as the page.
+const PAINT_LEAD_MS = 1000;
 
 let server;
 before(async () => {
@@ -147,7 +151,7 @@ for (const name of ENGINES) {
       await engine?.close();
     });
 
-    test(`/bench?delays=1500 paints its shell within ${FIRST_PAINT_MS} ms`, async (t) => {
+    test(`/bench?delays=1500 paints its shell at least ${PAINT_LEAD_MS} ms before its section`, async (t) => {
       const tab = await engine.open(url('/bench?delays=1500'), { init: [benchRecorder] });
       await tab.loaded();
       const seen = await tab.eval(timeline);
@@ -156,8 +160,11 @@ for (const name of ENGINES) {
         `${engine.version}: first contentful paint ${seen.firstPaintFromStart?.toFixed(0)} ms after navigation start (${seen.firstPaint?.toFixed(0)} ms after requestStart), the section at ${seen.ready.s0?.toFixed(0)} ms`,
       );
       assert.ok(seen.firstPaintFromStart !== null, 'a first contentful paint');
-      assert.ok(seen.firstPaintFromStart <= FIRST_PAINT_MS, `first paint at ${seen.firstPaintFromStart} ms`);
       assert.ok(seen.ready.s0 >= 1500 - EARLY_MS, `the section at ${seen.ready.s0} ms`);
+      assert.ok(
+        seen.firstPaintFromStart <= seen.ready.s0 - PAINT_LEAD_MS,
+        `first paint at ${seen.firstPaintFromStart} ms, the section at ${seen.ready.s0} ms`,
+      );
     });
 
     test('/stream-html paints its shell while its sections still load', async (t) => {
