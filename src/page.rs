@@ -36,16 +36,22 @@ pub struct Fragment {
     pub(crate) data: Vec<(String, Result<String, serde_json::Error>)>,
     /// The template's type, named in warnings about the page it shells.
     pub(crate) template: &'static str,
+    /// Whether no slot marker was written while its template rendered, so
+    /// its markup needs no search for slots.
+    pub(crate) slotless: bool,
 }
 
 impl Fragment {
     /// Renders `template`; its `slot(…)` calls mark where sections go.
     pub fn new(template: impl Template) -> Self {
+        let markers = wire::markers_written();
+        let html = render(&template);
         Self {
             template: std::any::type_name_of_val(&template),
-            html: render(&template),
+            html,
             sections: Vec::new(),
             data: Vec::new(),
+            slotless: wire::markers_written() == markers,
         }
     }
 

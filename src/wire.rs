@@ -274,7 +274,20 @@ fn mark_token() -> &'static str {
 /// Writes the marker that stands for slot `id` in a rendered template until
 /// the renderer replaces it (what `slot(id)` renders as).
 pub(crate) fn write_slot_marker(out: &mut impl std::fmt::Write, id: &str) -> std::fmt::Result {
+    MARKERS_WRITTEN.with(|written| written.set(written.get().wrapping_add(1)));
     write!(out, "{MARK_OPEN}{}{id}{MARK_CLOSE}", mark_token())
+}
+
+thread_local! {
+    /// Slot markers written on this thread so far.
+    static MARKERS_WRITTEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many slot markers this thread has written: the difference across a
+/// template's rendering tells whether its markup can hold one, so markup
+/// without any is not searched for them.
+pub(crate) fn markers_written() -> usize {
+    MARKERS_WRITTEN.with(std::cell::Cell::get)
 }
 
 /// A slot marker found in rendered markup.

@@ -171,7 +171,15 @@ impl Sections {
             return Err(Error::TooManySections(self.max_sections));
         }
         let mut slots = self.keys(&fragment.sections, first_key)?;
-        let mut parts = place(&html, &mut slots, &fragment.sections)?;
+        let mut parts = if fragment.slotless && fragment.sections.is_empty() {
+            // Nothing to place and no marker written: no need to look.
+            (!html.is_empty())
+                .then(|| Part::Html(html.clone()))
+                .into_iter()
+                .collect()
+        } else {
+            place(&html, &mut slots, &fragment.sections)?
+        };
         let afters = self.reveal_targets(&fragment.sections, first_key)?;
         let data_ids = self.data_blocks(fragment.data, &slots, &mut parts)?;
         let ready = self.metas(fragment.sections, afters, parent)?;

@@ -367,6 +367,31 @@ async fn a_failing_section_shows_its_error_and_the_page_goes_on() {
 }
 
 #[tokio::test]
+async fn content_that_renders_a_slot_without_its_section_shows_the_error_markup() {
+    // A template with a slot and no section for it: its markup is searched
+    // (a marker was written), and the section fails rather than sending it.
+    let orphan = || Shell {
+        slots: vec![slot("orphan")],
+    };
+    for mode in [Mode::OutOfOrder, Mode::InOrder, Mode::Buffered] {
+        let page = shell(2)
+            .section(Section::new("s0", text("loading"), async move {
+                Ok::<_, BoxError>(orphan())
+            }))
+            .section(Section::new("s1", text("loading"), async {
+                Ok::<_, BoxError>(text("fine"))
+            }));
+        let html = collect_all(render(page, mode).unwrap()).await.concat();
+        assert!(html.contains(wire::DEFAULT_ERROR), "{mode:?}: {html}");
+        assert!(
+            !html.contains(wire::MARK_OPEN),
+            "{mode:?}: a marker was sent"
+        );
+        assert!(html.contains("fine"), "{mode:?}: {html}");
+    }
+}
+
+#[tokio::test]
 async fn a_panicking_section_is_contained() {
     let page = shell(2)
         .section(
