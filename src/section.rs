@@ -8,8 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use askama::Template;
-use futures_util::FutureExt as _;
 use futures_util::future::LocalBoxFuture;
+use futures_util::stream::LocalBoxStream;
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
 use crate::page::{Fragment, IntoFragment};
 
@@ -127,6 +128,71 @@ pub(crate) enum Content {
     /// A [`Fragment`], rendered by the loader already: the sections nested
     /// in it start as soon as it resolves.
     Fragment(Fragment),
+    /// The next items of a list section ([`Section::stream`]).
+    List(Segment),
+}
+
+/// A list section's items, each rendered as it is pulled.
+pub(crate) type Items = LocalBoxStream<'static, Result<String, BoxError>>;
+
+/// The most bytes of items one segment of a list gathers before it is
+/// written, unless a single item is larger: the same as a page's piece.
+pub(crate) const SEGMENT_BYTES: usize = 32 * 1024;
+
+/// Items of a list that were ready together, and how the list goes on.
+pub(crate) struct Segment {
+    /// The items' markup, in order.
+    pub(crate) html: String,
+    /// What follows them.
+    pub(crate) end: End,
+}
+
+/// How a [`Segment`] ends.
+pub(crate) enum End {
+    /// More items may come: the rest of the list, not pulled until the
+    /// segment is written.
+    More(Items),
+    /// The list ended.
+    Done,
+    /// An item failed or the stream errored: the list ends here.
+    Failed(BoxError),
+}
+
+impl Segment {
+    /// Waits for the next item of `items`, then takes every item that is
+    /// ready at once as well, up to [`SEGMENT_BYTES`].
+    pub(crate) async fn next(mut items: Items) -> Segment {
+        let mut html = String::new();
+        let mut step = items.next().await;
+        loop {
+            match step {
+                Some(Ok(item)) => html.push_str(&item),
+                Some(Err(err)) => {
+                    return Segment {
+                        html,
+                        end: End::Failed(err),
+                    };
+                }
+                None => {
+                    return Segment {
+                        html,
+                        end: End::Done,
+                    };
+                }
+            }
+            if html.len() >= SEGMENT_BYTES {
+                break;
+            }
+            match items.next().now_or_never() {
+                Some(next) => step = next,
+                None => break,
+            }
+        }
+        Segment {
+            html,
+            end: End::More(items),
+        }
+    }
 }
 
 impl Content {
@@ -188,6 +254,8 @@ pub struct Section {
     /// The section this one appears no earlier than.
     pub(crate) after: Option<String>,
     pub(crate) content: LocalBoxFuture<'static, Result<Content, BoxError>>,
+    /// What a list section shows after its last item.
+    pub(crate) end: Option<Result<String, askama::Error>>,
 }
 
 impl Section {
@@ -216,14 +284,96 @@ impl Section {
         let content = content
             .map(|result| result.map(Content::of).map_err(Into::into))
             .boxed_local();
+        Self::loading(id.into(), loading.render(), content)
+    }
+
+    /// A section with no options set yet.
+    fn loading(
+        id: String,
+        loading: Result<String, askama::Error>,
+        content: LocalBoxFuture<'static, Result<Content, BoxError>>,
+    ) -> Self {
         Self {
-            id: id.into(),
-            loading: loading.render(),
+            id,
+            loading,
             error: None,
             timeout: None,
             after: None,
             content,
+            end: None,
         }
+    }
+
+    /// A section `id` that streams a list: `loading` shows until the first
+    /// item, then each item of `items` is written into the slot, after the
+    /// ones before it, as it arrives.
+    ///
+    /// Items ready together are written together (in one chunk, up to
+    /// 32 KiB); the stream is pulled only as fast as the client reads, so a
+    /// list of any length holds at most one such batch. What follows the
+    /// last item is [`end`](Self::end)'s markup. An item that is an error,
+    /// or a panic, ends the list with the section's
+    /// [error markup](Self::error_with) after the items already written; so
+    /// do its [timeout](Self::timeout) (counted for the whole list) and the
+    /// page's deadline, with a [`Failure`] that
+    /// [is a timeout](Failure::is_timeout). Out of order, each batch is a
+    /// late chunk that fills the end of the previous one (so needs no
+    /// script where the browser patches natively); in order, items are
+    /// written in place; buffered, the document holds them all.
+    ///
+    /// ```
+    /// use askama::Template;
+    /// use futures_util::{StreamExt as _, stream};
+    /// use pagepipe::{Page, Section};
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<ul>{{ pagepipe::slot(\"rows\") }}</ul>", ext = "html")]
+    /// struct Shell;
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>{{ name }}</li>", ext = "html")]
+    /// struct Row { name: String }
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>loading…</li>", ext = "html")]
+    /// struct Loading;
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>that is all</li>", ext = "html")]
+    /// struct End;
+    ///
+    /// let rows = stream::iter(["ada", "grace"]).map(|name| pagepipe::ok(Row { name: name.into() }));
+    /// let page = Page::new(Shell).section(Section::stream("rows", Loading, rows).end(End));
+    /// page.check().unwrap();
+    /// ```
+    pub fn stream<T, E>(
+        id: impl Into<String>,
+        loading: impl Template,
+        items: impl Stream<Item = Result<T, E>> + 'static,
+    ) -> Self
+    where
+        T: Template + 'static,
+        E: Into<BoxError>,
+    {
+        let items: Items = items
+            .map(|item| match item {
+                Ok(item) => item.render().map_err(Into::into),
+                Err(err) => Err(err.into()),
+            })
+            .boxed_local();
+        let content = Segment::next(items)
+            .map(|segment| Ok(Content::List(segment)))
+            .boxed_local();
+        Self::loading(id.into(), loading.render(), content)
+    }
+
+    /// Shows `template` after the last item of a list section
+    /// ([`Section::stream`]); a list without one ends with its last item.
+    /// Other sections have no use for it.
+    #[must_use]
+    pub fn end(mut self, template: impl Template) -> Self {
+        self.end = Some(template.render());
+        self
     }
 
     /// A section whose loader cannot fail: it resolves to the content

@@ -1578,3 +1578,5 @@ fn a_data_block_id_used_twice_or_by_a_section_is_named_as_a_data_block() {
         assert!(err.to_string().starts_with("data block id"), "{err}");
     }
 }
+
+mod list;
