@@ -133,7 +133,7 @@ pub(crate) enum Content {
 }
 
 /// A list section's items, each rendered as it is pulled.
-pub(crate) type Items = LocalBoxStream<'static, Result<String, BoxError>>;
+pub(crate) type Items = LocalBoxStream<'static, Result<Fragment, BoxError>>;
 
 /// The most bytes of items one segment of a list gathers before it is
 /// written, unless a single item is larger: the same as a page's piece.
@@ -141,8 +141,8 @@ pub(crate) const SEGMENT_BYTES: usize = 32 * 1024;
 
 /// Items of a list that were ready together, and how the list goes on.
 pub(crate) struct Segment {
-    /// The items' markup, in order.
-    pub(crate) html: String,
+    /// The items, rendered, in order.
+    pub(crate) items: Vec<Fragment>,
     /// What follows them.
     pub(crate) end: End,
 }
@@ -161,36 +161,34 @@ pub(crate) enum End {
 impl Segment {
     /// Waits for the next item of `items`, then takes every item that is
     /// ready at once as well, up to [`SEGMENT_BYTES`].
-    pub(crate) async fn next(mut items: Items) -> Segment {
-        let mut html = String::new();
-        let mut step = items.next().await;
+    pub(crate) async fn next(mut stream: Items) -> Segment {
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        let mut step = stream.next().await;
         loop {
-            match step {
-                Some(Ok(item)) => html.push_str(&item),
-                Some(Err(err)) => {
-                    return Segment {
-                        html,
-                        end: End::Failed(err),
-                    };
+            let end = match step {
+                Some(Ok(item)) => {
+                    bytes += item.html.as_ref().map_or(0, String::len);
+                    items.push(item);
+                    None
                 }
-                None => {
-                    return Segment {
-                        html,
-                        end: End::Done,
-                    };
-                }
+                Some(Err(err)) => Some(End::Failed(err)),
+                None => Some(End::Done),
+            };
+            if let Some(end) = end {
+                return Segment { items, end };
             }
-            if html.len() >= SEGMENT_BYTES {
+            if bytes >= SEGMENT_BYTES {
                 break;
             }
-            match items.next().now_or_never() {
+            match stream.next().now_or_never() {
                 Some(next) => step = next,
                 None => break,
             }
         }
         Segment {
-            html,
-            end: End::More(items),
+            items,
+            end: End::More(stream),
         }
     }
 }
@@ -308,6 +306,8 @@ impl Section {
     /// item, then each item of `items` is written into the slot, after the
     /// ones before it, as it arrives.
     ///
+    /// An item is any template, rendered as it is pulled, or a [`Fragment`]
+    /// with sections of its own, which start as their item is pulled.
     /// Items ready together are written together (in one chunk, up to
     /// 32 KiB); the stream is pulled only as fast as the client reads, so a
     /// list of any length holds at most one such batch. What follows the
@@ -352,14 +352,11 @@ impl Section {
         items: impl Stream<Item = Result<T, E>> + 'static,
     ) -> Self
     where
-        T: Template + 'static,
+        T: IntoFragment + 'static,
         E: Into<BoxError>,
     {
         let items: Items = items
-            .map(|item| match item {
-                Ok(item) => item.render().map_err(Into::into),
-                Err(err) => Err(err.into()),
-            })
+            .map(|item| item.map(IntoFragment::into_fragment).map_err(Into::into))
             .boxed_local();
         let content = Segment::next(items)
             .map(|segment| Ok(Content::List(segment)))

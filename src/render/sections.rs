@@ -700,31 +700,40 @@ impl Sections {
     /// A segment of list `key` as slot content: its items, then the rest
     /// of the list, its end markup, or its error markup.
     fn segment(&mut self, key: usize, segment: Segment) -> Resolved {
-        let mut parts = Vec::with_capacity(2);
-        if !segment.html.is_empty() {
-            parts.push(Part::Html(Bytes::from(segment.html)));
+        let mut parts = Vec::with_capacity(segment.items.len() + 1);
+        for item in segment.items {
+            // An item's own sections start now; an item that cannot be
+            // rendered, or holds unsound sections, ends the list.
+            if let Err(err) = self.adopt(item, Some(key)).map(|item| parts.extend(item)) {
+                let span = self.meta[key].span.clone();
+                self.log_failure(key, &span, &err, "list item could not be rendered");
+                return self.list_failed(key, parts, Failure::new(FailureKind::Error, None));
+            }
         }
-        let list = self.lists.entry(key).or_default();
         match segment.end {
             End::More(items) => {
-                list.state = ListState::Suspended(items);
+                self.lists.entry(key).or_default().state = ListState::Suspended(items);
                 parts.push(Part::More(key));
             }
             End::Done => {
-                list.state = ListState::Ended;
+                self.lists.entry(key).or_default().state = ListState::Ended;
                 parts.extend(self.meta[key].end.clone().map(Part::Html));
             }
             End::Failed(err) => {
-                list.state = ListState::Ended;
                 let span = self.meta[key].span.clone();
                 self.log_failure(key, &span, &err, "list section failed");
                 let public = public_message(&*err);
-                if let Resolved::Failed(html) =
-                    self.failure(key, Failure::new(FailureKind::Error, public))
-                {
-                    parts.push(Part::Html(html));
-                }
+                return self.list_failed(key, parts, Failure::new(FailureKind::Error, public));
             }
+        }
+        Resolved::Content(parts)
+    }
+
+    /// List `key`'s `parts` ended by its error markup: the list is over.
+    fn list_failed(&mut self, key: usize, mut parts: Vec<Part>, failure: Failure) -> Resolved {
+        self.lists.entry(key).or_default().state = ListState::Ended;
+        if let Resolved::Failed(html) = self.failure(key, failure) {
+            parts.push(Part::Html(html));
         }
         Resolved::Content(parts)
     }

@@ -431,3 +431,47 @@ async fn a_client_that_leaves_drops_the_stream_at_once() {
     drop(body);
     assert!(dropped.load(Ordering::SeqCst), "dropped with the response");
 }
+
+/// An item with a section of its own, `votes{k}`, resolved by `rx`.
+fn voted(k: usize, rx: oneshot::Receiver<String>) -> Result<Fragment, BoxError> {
+    let item = Fragment::new(Shell {
+        slots: vec![slot(format!("votes{k}"))],
+    });
+    Ok(
+        item.section(Section::new(format!("votes{k}"), text("…"), async move {
+            rx.await.map(text)
+        })),
+    )
+}
+
+#[tokio::test]
+async fn an_items_own_sections_fill_in_as_they_resolve() {
+    let (tx0, rx0) = oneshot::channel();
+    let (tx1, rx1) = oneshot::channel();
+    let items = stream::iter([voted(0, rx0), voted(1, rx1)]);
+    let page = shell(0).section(Section::stream("list", text("loading"), items).end(text("end")));
+    let mut body = render(page, Mode::OutOfOrder).unwrap();
+    let shell = next_text(&mut body).await;
+    assert!(
+        shell.contains("<pp-slot id=\"votes1\"><?start name=\"votes1\">…<?end></pp-slot>"),
+        "both items were ready: {shell}"
+    );
+    tx1.send("3 votes".into()).unwrap();
+    let late = next_text(&mut body).await;
+    assert!(
+        late.contains("<template for=\"votes1\">3 votes</template>"),
+        "{late}"
+    );
+    tx0.send("no votes".into()).unwrap();
+    let rest = collect_all(body).await.concat();
+    let doc = apply_late_chunks(&(shell + &late + &rest));
+    assert!(
+        doc.contains("<pp-slot id=\"votes0\">no votes</pp-slot>"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("<pp-slot id=\"votes1\">3 votes</pp-slot>"),
+        "{doc}"
+    );
+    assert!(doc.contains("end</pp-slot>"), "{doc}");
+}
