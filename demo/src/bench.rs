@@ -100,7 +100,7 @@ fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
 }
 
 /// Filler text: ASCII words, so any prefix is valid UTF-8 and needs no escaping.
-fn filler(bytes: usize) -> &'static str {
+pub(crate) fn filler(bytes: usize) -> &'static str {
     static FILLER: OnceLock<String> = OnceLock::new();
     let text = FILLER.get_or_init(|| {
         const WORDS: &str =

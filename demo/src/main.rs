@@ -9,6 +9,7 @@ use clap::Parser;
 use pagepipe::Upstream;
 
 mod bench;
+mod bench_list;
 mod feed;
 mod headers;
 mod media;

@@ -11,7 +11,7 @@ use actix_web::{App, HttpRequest, middleware, web};
 use askama::Template;
 
 use crate::shared::{Limits, State, get_or_head, resource, text};
-use crate::{bench, feed, headers, media, showcase};
+use crate::{bench, bench_list, feed, headers, media, showcase};
 use pagepipe::Streamed;
 
 /// What the demo server needs to run.
@@ -36,6 +36,7 @@ fn routes(cfg: &mut web::ServiceConfig, assets: &Path) {
     cfg.service(resource("/").route(get_or_head().to(index)))
         .service(resource("/healthz").route(get_or_head().to(healthz)))
         .service(resource("/bench").route(get_or_head().to(bench::bench)))
+        .service(resource("/bench-list").route(get_or_head().to(bench_list::bench_list)))
         .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
         .service(resource("/stream-data").route(get_or_head().to(feed::stream_data)))
         .service(resource("/streams-api").route(get_or_head().to(feed::streams_api)))
