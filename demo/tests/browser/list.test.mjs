@@ -56,16 +56,21 @@ function assertComplete(final, counts) {
   assert.ok(partial.length >= 3, `the list filled in item by item: ${counts}`);
 }
 
+/** Opens `path` in a new context of `browser` and checks the list fills in. */
+async function checkList(browser, options, path) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  const counts = await watchList(page, path);
+  assertComplete(await finalList(page), counts);
+  assert.deepEqual(errors, []);
+  await context.close();
+}
+
 describe('native patching', () => {
   for (const javaScriptEnabled of [false, true]) {
     test(`the list fills in item by item, JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, async () => {
-      const context = await h.browser.newContext({ javaScriptEnabled });
-      const page = await context.newPage();
-      const errors = watchErrors(page);
-      const counts = await watchList(page, LIST);
-      assertComplete(await finalList(page), counts);
-      assert.deepEqual(errors, []);
-      await context.close();
+      await checkList(h.browser, { javaScriptEnabled }, LIST);
     });
   }
 });
@@ -80,20 +85,10 @@ describe('native patching off (--disable-blink-features=DocumentPatching)', () =
   });
 
   test('the polyfill fills the list in item by item', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const errors = watchErrors(page);
-    const counts = await watchList(page, LIST);
-    assertComplete(await finalList(page), counts);
-    assert.deepEqual(errors, []);
-    await context.close();
+    await checkList(browser, {}, LIST);
   });
 
   test('in order needs no script: items in place as they come, JavaScript off', async () => {
-    const context = await browser.newContext({ javaScriptEnabled: false });
-    const page = await context.newPage();
-    const counts = await watchList(page, `${LIST}&mode=in-order`);
-    assertComplete(await finalList(page), counts);
-    await context.close();
+    await checkList(browser, { javaScriptEnabled: false }, `${LIST}&mode=in-order`);
   });
 });
