@@ -12,7 +12,10 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::stream::LocalBoxStream;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
+use crate::cache::Cache;
 use crate::page::{Fragment, IntoFragment};
+
+mod cached;
 
 /// The error a section's loader may return: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -58,6 +61,18 @@ impl fmt::Display for PublicError {
 }
 
 impl std::error::Error for PublicError {}
+
+/// The text of a [`PublicError`] in `err`'s chain of sources, if any.
+pub(crate) fn public_message(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(public) = err.downcast_ref::<PublicError>() {
+            return Some(public.to_string());
+        }
+        current = err.source();
+    }
+    None
+}
 
 /// How a section failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +209,15 @@ impl Segment {
 }
 
 impl Content {
+    /// Markup rendered already (a cached section's).
+    fn html(html: &str) -> Self {
+        Self::Fragment(Fragment {
+            html: Ok(html.to_owned()),
+            sections: Vec::new(),
+            data: Vec::new(),
+        })
+    }
+
     fn of<T: IntoFragment + 'static>(value: T) -> Self {
         if TypeId::of::<T>() == TypeId::of::<Fragment>() {
             Self::Fragment(value.into_fragment())
@@ -362,6 +386,46 @@ impl Section {
             .map(|segment| Ok(Content::List(segment)))
             .boxed_local();
         Self::loading(id.into(), loading.render(), content)
+    }
+
+    /// Serves this section from `cache` under `key`: what is cached is the
+    /// rendered markup, so a hit costs no loader and no template.
+    ///
+    /// - **Fresh** (stored less than `fresh` ago): written in place with the
+    ///   shell, its loader never started.
+    /// - **Stale** (then, for `stale` more): written in place too, and one
+    ///   loader, in the background, refreshes it for later requests; if it
+    ///   fails, the stale entry is kept until its window ends and the next
+    ///   request that finds it stale tries again.
+    /// - **Missing**: the loader runs and the section streams as usual; its
+    ///   markup is stored. Concurrent requests missing the same key share
+    ///   the first one's loader (in each process) and show what it gives;
+    ///   if its page goes away first, one of them loads instead.
+    ///
+    /// Failures are never cached: a loader that fails shows the error
+    /// markup of every request that shared it, and the next request loads
+    /// again. Content with sections or data of its own is not cached (each
+    /// request loads its own). The key names the content: put in it
+    /// everything the loader's result depends on (ids, locale, the user's
+    /// id for personal content). A stale refresh runs on the worker's local
+    /// task set, which actix provides; elsewhere the entry is left stale.
+    #[must_use]
+    pub fn cached(
+        mut self,
+        cache: &Cache,
+        key: impl Into<String>,
+        fresh: Duration,
+        stale: Duration,
+    ) -> Self {
+        let loader = std::mem::replace(&mut self.content, std::future::pending().boxed_local());
+        let cached = cached::Cached {
+            cache: cache.clone(),
+            key: key.into(),
+            fresh,
+            stale,
+        };
+        self.content = cached.load(loader).boxed_local();
+        self
     }
 
     /// Shows `template` after the last item of a list section

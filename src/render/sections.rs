@@ -20,7 +20,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::page::Fragment;
 use crate::section::{
-    BoxError, Content, End, ErrorMarkup, Failure, FailureKind, Items, PublicError, Segment,
+    BoxError, Content, End, ErrorMarkup, Failure, FailureKind, Items, Segment, public_message,
 };
 use crate::wire;
 
@@ -535,18 +535,6 @@ impl Sections {
         };
         Resolved::Failed(html)
     }
-}
-
-/// The text of a [`PublicError`] in `err`'s chain of sources, if any.
-fn public_message(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(public) = err.downcast_ref::<PublicError>() {
-            return Some(public.to_string());
-        }
-        current = err.source();
-    }
-    None
 }
 
 impl Drop for Sections {

@@ -1579,4 +1579,5 @@ fn a_data_block_id_used_twice_or_by_a_section_is_named_as_a_data_block() {
     }
 }
 
+mod cache;
 mod list;
