@@ -20,7 +20,7 @@ mod redis_store;
 /// keys and markup.
 pub const DEFAULT_CACHE_BUDGET: u64 = 64 * 1024 * 1024;
 
-/// A time limit for Redis ([`Cache::redis`]): a lookup or write that takes
+/// A time limit for Redis (`Cache::redis`, feature `redis`): a lookup or write that takes
 /// longer is given up, and the section loads as if it were not cached.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(100);
 
