@@ -73,6 +73,9 @@ pub enum Error {
     /// A configured CSP nonce is not base64 text.
     #[error("CSP nonce is not base64 text")]
     InvalidNonce,
+    /// A section cache could not be set up: a Redis URL that is not one.
+    #[error("section cache: {0}")]
+    Cache(String),
 }
 
 /// ` (did you mean "x"?)` and the other side's names, for a slot/section

@@ -61,9 +61,12 @@
 //!   sending; [`configure_server`], the nearest an actix `HttpServer` comes;
 //!   `shutdown`: [`begin_shutdown`], open pages end complete; `client`:
 //!   whether a connection's client finished sending, for pages and streams.
+//! - `cache`: [`Cache`], rendered sections by key for
+//!   [`Section::cached`]: in the process, or in Redis (feature `redis`).
 //! - `error`: [`Error`], what can fail before the first byte.
 //! - [`guide`]: adding a section to a page, step by step.
 
+mod cache;
 mod client;
 mod clock;
 mod compress;
@@ -92,6 +95,7 @@ pub mod guide {}
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use cache::{Cache, DEFAULT_CACHE_BUDGET, DEFAULT_STORE_TIMEOUT};
 pub use compress::{Compress, CompressFuture, CompressService};
 pub use csp::{Nonce, SCRIPT_HASHES};
 pub use encoding::{Coding, Compression, DEFAULT_CACHE_BYTES};

@@ -8,10 +8,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use askama::Template;
-use futures_util::FutureExt as _;
 use futures_util::future::LocalBoxFuture;
+use futures_util::stream::LocalBoxStream;
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
+use crate::cache::Cache;
 use crate::page::{Fragment, IntoFragment};
+
+mod cached;
 
 /// The error a section's loader may return: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -57,6 +61,18 @@ impl fmt::Display for PublicError {
 }
 
 impl std::error::Error for PublicError {}
+
+/// The text of a [`PublicError`] in `err`'s chain of sources, if any.
+pub(crate) fn public_message(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(public) = err.downcast_ref::<PublicError>() {
+            return Some(public.to_string());
+        }
+        current = err.source();
+    }
+    None
+}
 
 /// How a section failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,9 +143,84 @@ pub(crate) enum Content {
     /// A [`Fragment`], rendered by the loader already: the sections nested
     /// in it start as soon as it resolves.
     Fragment(Fragment),
+    /// The next items of a list section ([`Section::stream`]).
+    List(Segment),
+}
+
+/// A list section's items, each rendered as it is pulled.
+pub(crate) type Items = LocalBoxStream<'static, Result<Fragment, BoxError>>;
+
+/// The most bytes of items one segment of a list gathers before it is
+/// written, unless a single item is larger: the same as a page's piece.
+pub(crate) const SEGMENT_BYTES: usize = 32 * 1024;
+
+/// Items of a list that were ready together, and how the list goes on.
+pub(crate) struct Segment {
+    /// The items, rendered, in order.
+    pub(crate) items: Vec<Fragment>,
+    /// What follows them.
+    pub(crate) end: End,
+}
+
+/// How a [`Segment`] ends.
+pub(crate) enum End {
+    /// More items may come: the rest of the list, not pulled until the
+    /// segment is written.
+    More(Items),
+    /// The list ended.
+    Done,
+    /// An item failed or the stream errored: the list ends here.
+    Failed(BoxError),
+}
+
+impl Segment {
+    /// Waits for the next item of `items`, then takes every item that is
+    /// ready at once as well, up to [`SEGMENT_BYTES`].
+    pub(crate) async fn next(mut stream: Items) -> Segment {
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        let mut step = stream.next().await;
+        loop {
+            let end = match step {
+                Some(Ok(item)) => {
+                    bytes += item.html.as_ref().map_or(0, String::len);
+                    items.push(item);
+                    None
+                }
+                Some(Err(err)) => Some(End::Failed(err)),
+                None => Some(End::Done),
+            };
+            if let Some(end) = end {
+                return Segment { items, end };
+            }
+            if bytes >= SEGMENT_BYTES {
+                break;
+            }
+            match stream.next().now_or_never() {
+                Some(next) => step = next,
+                None => break,
+            }
+        }
+        Segment {
+            items,
+            end: End::More(stream),
+        }
+    }
 }
 
 impl Content {
+    /// Markup rendered already (a cached section's).
+    fn html(html: &str) -> Self {
+        Self::Fragment(Fragment {
+            html: Ok(html.to_owned()),
+            sections: Vec::new(),
+            data: Vec::new(),
+            template: "cached markup",
+            // Searched for slots as any markup of unknown making.
+            slotless: false,
+        })
+    }
+
     fn of<T: IntoFragment + 'static>(value: T) -> Self {
         if TypeId::of::<T>() == TypeId::of::<Fragment>() {
             Self::Fragment(value.into_fragment())
@@ -188,6 +279,8 @@ pub struct Section {
     /// The section this one appears no earlier than.
     pub(crate) after: Option<String>,
     pub(crate) content: LocalBoxFuture<'static, Result<Content, BoxError>>,
+    /// What a list section shows after its last item.
+    pub(crate) end: Option<Result<String, askama::Error>>,
 }
 
 impl Section {
@@ -216,14 +309,135 @@ impl Section {
         let content = content
             .map(|result| result.map(Content::of).map_err(Into::into))
             .boxed_local();
+        Self::loading(id.into(), loading.render(), content)
+    }
+
+    /// A section with no options set yet.
+    fn loading(
+        id: String,
+        loading: Result<String, askama::Error>,
+        content: LocalBoxFuture<'static, Result<Content, BoxError>>,
+    ) -> Self {
         Self {
-            id: id.into(),
-            loading: loading.render(),
+            id,
+            loading,
             error: None,
             timeout: None,
             after: None,
             content,
+            end: None,
         }
+    }
+
+    /// A section `id` that streams a list: `loading` shows until the first
+    /// item, then each item of `items` is written into the slot, after the
+    /// ones before it, as it arrives.
+    ///
+    /// An item is any template, rendered as it is pulled, or a [`Fragment`]
+    /// with sections of its own, which start as their item is pulled.
+    /// Items ready together are written together (in one chunk, up to
+    /// 32 KiB); the stream is pulled only as fast as the client reads, so a
+    /// list of any length holds at most one such batch. What follows the
+    /// last item is [`end`](Self::end)'s markup. An item that is an error,
+    /// or a panic, ends the list with the section's
+    /// [error markup](Self::error_with) after the items already written; so
+    /// do its [timeout](Self::timeout) (counted for the whole list) and the
+    /// page's deadline, with a [`Failure`] that
+    /// [is a timeout](Failure::is_timeout). Out of order, each batch is a
+    /// late chunk that fills the end of the previous one (so needs no
+    /// script where the browser patches natively); in order, items are
+    /// written in place; buffered, the document holds them all.
+    ///
+    /// ```
+    /// use askama::Template;
+    /// use futures_util::{StreamExt as _, stream};
+    /// use pagepipe::{Page, Section};
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<ul>{{ pagepipe::slot(\"rows\") }}</ul>", ext = "html")]
+    /// struct Shell;
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>{{ name }}</li>", ext = "html")]
+    /// struct Row { name: String }
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>loading…</li>", ext = "html")]
+    /// struct Loading;
+    ///
+    /// #[derive(Template)]
+    /// #[template(source = "<li>that is all</li>", ext = "html")]
+    /// struct End;
+    ///
+    /// let rows = stream::iter(["ada", "grace"]).map(|name| pagepipe::ok(Row { name: name.into() }));
+    /// let page = Page::new(Shell).section(Section::stream("rows", Loading, rows).end(End));
+    /// page.check().unwrap();
+    /// ```
+    pub fn stream<T, E>(
+        id: impl Into<String>,
+        loading: impl Template,
+        items: impl Stream<Item = Result<T, E>> + 'static,
+    ) -> Self
+    where
+        T: IntoFragment + 'static,
+        E: Into<BoxError>,
+    {
+        let items: Items = items
+            .map(|item| item.map(IntoFragment::into_fragment).map_err(Into::into))
+            .boxed_local();
+        let content = Segment::next(items)
+            .map(|segment| Ok(Content::List(segment)))
+            .boxed_local();
+        Self::loading(id.into(), loading.render(), content)
+    }
+
+    /// Serves this section from `cache` under `key`: what is cached is the
+    /// rendered markup, so a hit costs no loader and no template.
+    ///
+    /// - **Fresh** (stored less than `fresh` ago): written in place with the
+    ///   shell, its loader never started.
+    /// - **Stale** (then, for `stale` more): written in place too, and one
+    ///   loader, in the background, refreshes it for later requests; if it
+    ///   fails, the stale entry is kept until its window ends and the next
+    ///   request that finds it stale tries again.
+    /// - **Missing**: the loader runs and the section streams as usual; its
+    ///   markup is stored. Concurrent requests missing the same key share
+    ///   the first one's loader (in each process) and show what it gives;
+    ///   if its page goes away first, one of them loads instead.
+    ///
+    /// Failures are never cached: a loader that fails shows the error
+    /// markup of every request that shared it, and the next request loads
+    /// again. Content with sections or data of its own is not cached (each
+    /// request loads its own). The key names the content: put in it
+    /// everything the loader's result depends on (ids, locale, the user's
+    /// id for personal content). A stale refresh runs on the worker's local
+    /// task set, which actix provides; elsewhere the entry is left stale.
+    #[must_use]
+    pub fn cached(
+        mut self,
+        cache: &Cache,
+        key: impl Into<String>,
+        fresh: Duration,
+        stale: Duration,
+    ) -> Self {
+        let loader = std::mem::replace(&mut self.content, std::future::pending().boxed_local());
+        let cached = cached::Cached {
+            cache: cache.clone(),
+            key: key.into(),
+            fresh,
+            stale,
+        };
+        self.content = cached.load(loader).boxed_local();
+        self
+    }
+
+    /// Shows `template` after the last item of a list section
+    /// ([`Section::stream`]); a list without one ends with its last item.
+    /// Other sections have no use for it.
+    #[must_use]
+    pub fn end(mut self, template: impl Template) -> Self {
+        self.end = Some(template.render());
+        self
     }
 
     /// A section whose loader cannot fail: it resolves to the content

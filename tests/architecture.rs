@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["respond", "file", "proxy", "server", "compress"],
     &["render"],
     &["page", "section"],
-    &["mode", "csp"],
+    &["mode", "csp", "cache"],
     &["streamed"],
     &["encoding"],
     &["wire"],

@@ -6,12 +6,16 @@ use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse};
+use std::sync::atomic::Ordering;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tokio::time::{Instant, sleep_until};
 
 use crate::query::{QueryError, int_in, params, parse_mode};
-use pagepipe::{Mode, Nonce, Page, Section, Slot, slot};
+use crate::shared::{State, text};
+use pagepipe::{Mode, Nonce, Page, Section, Slot, Streamed, slot};
 
 /// Most sections a bench page may have.
 const MAX_SECTIONS: usize = 64;
@@ -24,6 +28,11 @@ const MAX_BYTES: usize = 1_048_576;
 const MAX_PAGE_BYTES: usize = 8 * 1_048_576;
 /// Longest shell budget (`wait`), in ms.
 const MAX_WAIT_MS: u64 = 10_000;
+/// Longest time a cached section stays fresh (`cache`), in seconds; it
+/// stays stale as long again.
+const MAX_CACHE_SECS: u64 = 3600;
+/// Longest `key`.
+const MAX_KEY_LEN: usize = 64;
 /// How long a bench page may stream beyond its slowest section.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
@@ -36,6 +45,10 @@ struct BenchQuery {
     mode: Option<Mode>,
     /// The shell budget in ms: sections resolved by then are in place.
     wait: u64,
+    /// Seconds a section's content stays fresh in the cache; 0: uncached.
+    cache: u64,
+    /// Part of each section's cache key.
+    key: String,
 }
 
 impl Default for BenchQuery {
@@ -45,6 +58,8 @@ impl Default for BenchQuery {
             bytes: 256,
             mode: None,
             wait: 0,
+            cache: 0,
+            key: String::new(),
         }
     }
 }
@@ -52,13 +67,18 @@ impl Default for BenchQuery {
 impl BenchQuery {
     /// Parses and validates a query string.
     fn parse(query: &str) -> Result<Self, QueryError> {
-        let [delays, bytes, mode, wait] = params(query, ["delays", "bytes", "mode", "wait"])?;
+        let [delays, bytes, mode, wait, cache, key] =
+            params(query, ["delays", "bytes", "mode", "wait", "cache", "key"])?;
         let defaults = Self::default();
         let query = Self {
             delays: delays.map_or(Ok(defaults.delays), |v| parse_delays(&v))?,
             bytes: bytes.map_or(Ok(defaults.bytes), |v| int_in("bytes", &v, 0..=MAX_BYTES))?,
             mode: mode.map(|v| parse_mode(&v)).transpose()?.or(defaults.mode),
             wait: wait.map_or(Ok(defaults.wait), |v| int_in("wait", &v, 0..=MAX_WAIT_MS))?,
+            cache: cache.map_or(Ok(defaults.cache), |v| {
+                int_in("cache", &v, 0..=MAX_CACHE_SECS)
+            })?,
+            key: key.map_or(Ok(defaults.key), |v| parse_key(&v))?,
         };
         Ok(query)
     }
@@ -81,6 +101,20 @@ impl BenchQuery {
     }
 }
 
+/// Parses `key`: up to 64 characters of `[A-Za-z0-9_-]`.
+fn parse_key(value: &str) -> Result<String, QueryError> {
+    let ok = value.len() <= MAX_KEY_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        let expected = format!("up to {MAX_KEY_LEN} characters of A-Z, a-z, 0-9, - and _");
+        Err(QueryError::new("key", &expected, value))
+    }
+}
+
 /// Parses `delays`; an error names the whole list, not the entry at fault.
 fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
     let error = || {
@@ -100,7 +134,7 @@ fn parse_delays(value: &str) -> Result<Vec<u64>, QueryError> {
 }
 
 /// Filler text: ASCII words, so any prefix is valid UTF-8 and needs no escaping.
-fn filler(bytes: usize) -> &'static str {
+pub(crate) fn filler(bytes: usize) -> &'static str {
     static FILLER: OnceLock<String> = OnceLock::new();
     let text = FILLER.get_or_init(|| {
         const WORDS: &str =
@@ -133,8 +167,18 @@ struct BenchSection {
     filler: &'static str,
 }
 
+/// `GET /bench-loads`: how many `/bench` section loaders have started.
+pub(crate) async fn bench_loads(state: web::Data<State>) -> Streamed {
+    let loads = state.bench_loads.load(Ordering::Relaxed);
+    text(StatusCode::OK, format!("{loads}\n"))
+}
+
 /// `GET /bench`.
-pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> actix_web::Result<HttpResponse> {
+pub(crate) async fn bench(
+    req: HttpRequest,
+    nonce: Nonce,
+    state: web::Data<State>,
+) -> actix_web::Result<HttpResponse> {
     let start = Instant::now();
     let query = BenchQuery::parse(req.query_string()).map_err(|err| err.refuse(&req))?;
     let filler = filler(query.bytes);
@@ -158,13 +202,21 @@ pub(crate) async fn bench(req: HttpRequest, nonce: Nonce) -> actix_web::Result<H
         // A zero delay is ready at once: sleeping until an instant already
         // passed still waits for the timer's next tick, about 1 ms.
         let ready_at = (*delay > 0).then(|| start + Duration::from_millis(*delay));
+        let counted = state.clone();
         let content = async move {
+            counted.bench_loads.fetch_add(1, Ordering::Relaxed);
             if let Some(ready_at) = ready_at {
                 sleep_until(ready_at).await;
             }
             Ok::<_, Infallible>(BenchSection { i, filler })
         };
-        page = page.section(Section::new(format!("s{i}"), BenchFallback { i }, content));
+        let mut section = Section::new(format!("s{i}"), BenchFallback { i }, content);
+        if query.cache > 0 {
+            let key = format!("bench:{i}:{delay}:{}:{}", query.bytes, query.key);
+            let fresh = Duration::from_secs(query.cache);
+            section = section.cached(&state.cache, key, fresh, fresh);
+        }
+        page = page.section(section);
     }
     Ok(page.respond(&req).await)
 }
@@ -191,6 +243,10 @@ mod tests {
         assert_eq!(q.mode, Some(Mode::InOrder));
         assert_eq!(BenchQuery::parse("wait=100").unwrap().wait, 100);
         assert_eq!(BenchQuery::parse("wait=10000").unwrap().wait, 10_000);
+        let cached = BenchQuery::parse("cache=3600&key=Ab-9_z").unwrap();
+        assert_eq!((cached.cache, cached.key.as_str()), (3600, "Ab-9_z"));
+        let long = "k".repeat(64);
+        assert_eq!(BenchQuery::parse(&format!("key={long}")).unwrap().key, long);
         let max = vec!["60000"; 64].join(",");
         assert_eq!(
             BenchQuery::parse(&format!("delays={max}&bytes=131072"))
@@ -228,6 +284,12 @@ mod tests {
             ("mode=", "mode"),
             ("mode=fast", "mode"),
             ("mode=OUT-OF-ORDER", "mode"),
+            ("cache=3601", "cache"),
+            ("cache=-1", "cache"),
+            ("cache=soon", "cache"),
+            (&format!("key={}", "k".repeat(65)), "key"),
+            ("key=a%20b", "key"),
+            ("key=caf%C3%A9", "key"),
         ];
         for (query, param) in cases {
             assert_eq!(param_of(query), param, "{query}");
@@ -266,7 +328,24 @@ mod tests {
         let req = actix_web::test::TestRequest::get()
             .uri("/bench?delays=0,0,0&bytes=16")
             .to_http_request();
-        let mut body = bench(req, Nonce::new()).await.unwrap().into_body();
+        let state = web::Data::new(State {
+            limits: crate::shared::Limits {
+                request_timeout: Duration::from_secs(5),
+                keep_alive: Duration::from_secs(5),
+                max_connections: 1,
+                max_target: 8192,
+                max_headers: 16_384,
+                send_timeout: Duration::from_secs(60),
+            },
+            assets: std::path::PathBuf::new(),
+            video_upstream: None,
+            cache: pagepipe::Cache::memory(1 << 20),
+            bench_loads: std::sync::atomic::AtomicU64::new(0),
+        });
+        let mut body = bench(req, Nonce::new(), state.clone())
+            .await
+            .unwrap()
+            .into_body();
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         let mut html = Vec::new();
         loop {
@@ -280,6 +359,7 @@ mod tests {
         for i in 0..3 {
             assert!(html.contains(&format!("section {i} ready")), "{html}");
         }
+        assert_eq!(state.bench_loads.load(Ordering::Relaxed), 3);
     }
 
     #[test]
@@ -305,7 +385,7 @@ mod tests {
                     proptest::prop_assert!(q.delays.iter().all(|ms| *ms <= MAX_DELAY_MS));
                     proptest::prop_assert!(q.bytes <= MAX_BYTES);
                 }
-                Err(err) => proptest::prop_assert!(["query", "delays", "bytes", "mode", "wait"].contains(&err.param)),
+                Err(err) => proptest::prop_assert!(["query", "delays", "bytes", "mode", "wait", "cache", "key"].contains(&err.param)),
             }
         }
     }

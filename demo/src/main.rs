@@ -9,6 +9,7 @@ use clap::Parser;
 use pagepipe::Upstream;
 
 mod bench;
+mod bench_list;
 mod feed;
 mod headers;
 mod media;
@@ -66,6 +67,10 @@ struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Keep /bench's section cache in this Redis (redis://HOST:PORT), so
+    /// several demo processes share it [default: in the process].
+    #[arg(long, value_name = "URL")]
+    cache_redis: Option<String>,
     /// Milliseconds a client has to send each request head, from its first
     /// byte (slowloris guard); at least 1000, as the server's clock ticks
     /// every 500 ms, and at most an hour.
@@ -145,6 +150,17 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
             _ => None,
         };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let cache = match &args.cache_redis {
+        Some(url) => {
+            pagepipe::Cache::redis(url, pagepipe::DEFAULT_STORE_TIMEOUT).map_err(|err| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("--cache-redis {url}: {err}"),
+                )
+            })?
+        }
+        None => pagepipe::Cache::memory(pagepipe::DEFAULT_CACHE_BUDGET),
+    };
     // pagepipe's server binds (every address `--addr` resolves to) with its
     // listen backlog of 2,048: std's `TcpListener::bind` gives 128, and a
     // burst of connections past that waits a second for its SYN to be
@@ -157,6 +173,7 @@ async fn run(args: Args, assets: PathBuf) -> io::Result<()> {
             shutdown_timeout: args.shutdown_timeout,
             video_upstream: args.video_upstream,
             tls,
+            cache,
             limits: shared::Limits {
                 request_timeout: Duration::from_millis(args.request_timeout_ms),
                 keep_alive: Duration::from_secs(args.keep_alive_secs),

@@ -11,7 +11,7 @@ use actix_web::{App, HttpRequest, middleware, web};
 use askama::Template;
 
 use crate::shared::{Limits, State, get_or_head, resource, text};
-use crate::{bench, feed, headers, media, showcase};
+use crate::{bench, bench_list, feed, headers, media, showcase};
 use pagepipe::Streamed;
 
 /// What the demo server needs to run.
@@ -29,6 +29,8 @@ pub(crate) struct Options {
     pub(crate) video_upstream: Option<pagepipe::Upstream>,
     /// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP/1.1.
     pub(crate) tls: Option<pagepipe::rustls::ServerConfig>,
+    /// `/bench`'s section cache.
+    pub(crate) cache: pagepipe::Cache,
 }
 
 /// Registers every demo route, with the folder `assets` at `/assets/`.
@@ -36,6 +38,8 @@ fn routes(cfg: &mut web::ServiceConfig, assets: &Path) {
     cfg.service(resource("/").route(get_or_head().to(index)))
         .service(resource("/healthz").route(get_or_head().to(healthz)))
         .service(resource("/bench").route(get_or_head().to(bench::bench)))
+        .service(resource("/bench-loads").route(get_or_head().to(bench::bench_loads)))
+        .service(resource("/bench-list").route(get_or_head().to(bench_list::bench_list)))
         .service(resource("/stream-html").route(get_or_head().to(showcase::stream_html)))
         .service(resource("/stream-data").route(get_or_head().to(feed::stream_data)))
         .service(resource("/streams-api").route(get_or_head().to(feed::streams_api)))
@@ -54,6 +58,8 @@ pub(crate) fn serve(addr: &str, options: Options) -> io::Result<(SocketAddr, Ser
         limits: options.limits,
         assets: options.assets,
         video_upstream: options.video_upstream,
+        cache: options.cache,
+        bench_loads: std::sync::atomic::AtomicU64::new(0),
     });
     // Every request head bounded, pages ended when their client finishes
     // sending, TCP_NODELAY: pagepipe's server, with the demo's limits.

@@ -35,6 +35,10 @@ pub(crate) struct State {
     pub(crate) limits: Limits,
     pub(crate) assets: PathBuf,
     pub(crate) video_upstream: Option<pagepipe::Upstream>,
+    /// `/bench`'s section cache: in the process, or `--cache-redis`'s.
+    pub(crate) cache: pagepipe::Cache,
+    /// `/bench` section loaders started, for `/bench-loads`.
+    pub(crate) bench_loads: std::sync::atomic::AtomicU64,
 }
 
 /// A resource at `path` whose unsupported methods get a plain-text `405`.

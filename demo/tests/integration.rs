@@ -12,6 +12,10 @@
 mod util;
 // `/bench` against the real binary: chunk timing in each mode, validation.
 mod bench;
+// `/bench-list`: a list section over a real socket, its memory, its `400`s.
+mod bench_list;
+// `/bench`'s section cache: shared loads, hits in place, `--cache-redis`.
+mod cache;
 // A client that goes away cancels the work done for it.
 mod disconnect;
 // Compressed pages stay progressive; media is never compressed.

@@ -61,8 +61,26 @@ async fn the_shell_arrives_before_the_fastest_section_and_every_slot_fills() {
     let slots = slot_ids(&text);
     assert_eq!(
         slots.len(),
-        5 + 4,
-        "five sections and four nested vote counts"
+        5 + 1 + 3 + 4,
+        "five sections, the list of reviews and the end of each of its first \
+         three reviews (each review arrives on its own), four nested vote counts"
+    );
+    let reviews: Vec<_> = [
+        "review-items",
+        "review-items.1",
+        "review-items.2",
+        "review-items.3",
+    ]
+    .iter()
+    .map(|id| {
+        response
+            .arrival_of(&format!("<template for=\"{id}\">"))
+            .expect(id)
+    })
+    .collect();
+    assert!(
+        reviews.windows(2).all(|w| w[0] < w[1]),
+        "reviews arrive one by one: {reviews:?}"
     );
     for id in &slots {
         assert!(

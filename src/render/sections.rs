@@ -1,6 +1,7 @@
 //! The sections of one page while it renders: their futures (all started
 //! at once), the deadline, and how a resolved future becomes slot content.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 // Ids are the page author's, never the client's: no need for SipHash.
@@ -18,9 +19,12 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::client::ClientSide;
+use crate::clock;
 use crate::error::Error;
 use crate::page::Fragment;
-use crate::section::{BoxError, Content, ErrorMarkup, Failure, FailureKind, PublicError};
+use crate::section::{
+    BoxError, Content, End, ErrorMarkup, Failure, FailureKind, Items, Segment, public_message,
+};
 use crate::wire;
 
 /// A piece of rendered markup in document order.
@@ -30,6 +34,10 @@ pub(super) enum Part {
     Html(Bytes),
     /// The slot of the section with this key.
     Slot(usize),
+    /// The rest of list section `key` ([`Section::stream`](crate::Section::stream)):
+    /// its next items, written without a slot of their own, or, until they
+    /// come, an empty placeholder that their late chunk fills.
+    More(usize),
 }
 
 /// What a slot ends up holding.
@@ -51,7 +59,7 @@ impl Resolved {
                 .iter()
                 .map(|part| match part {
                     Part::Html(html) => html.len(),
-                    Part::Slot(_) => 0,
+                    Part::Slot(_) | Part::More(_) => 0,
                 })
                 .sum(),
             Resolved::Later(_) => 0,
@@ -87,6 +95,10 @@ pub(super) struct Meta {
     /// The section this one appears no earlier than.
     pub(super) after: Option<usize>,
     error: Option<ErrorMarkup>,
+    /// What a list section shows after its last item.
+    end: Option<Bytes>,
+    /// When the section's own timeout ends it, if it has one.
+    ends_at: Option<Instant>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
 }
@@ -106,6 +118,8 @@ pub(super) struct Sections {
     max_sections: usize,
     /// The `page` span every section span hangs from.
     span: tracing::Span,
+    /// The list sections that have written items, by key.
+    lists: HashMap<usize, List>,
     /// When a shutdown wants every page ended.
     shutdown: tokio::sync::watch::Receiver<Option<Instant>>,
     /// The client's side of the connection: once it has finished sending,
@@ -131,6 +145,7 @@ impl Sections {
             quiet: false,
             max_sections,
             span,
+            lists: HashMap::new(),
             shutdown: crate::shutdown::watch(),
             client,
         }
@@ -138,7 +153,7 @@ impl Sections {
 
     /// Whether every section so far, nested ones included, has resolved.
     pub(super) fn all_resolved(&self) -> bool {
-        self.unresolved.is_empty()
+        self.unresolved.is_empty() && !self.lists.values().any(List::is_suspended)
     }
 
     pub(super) fn id(&self, key: usize) -> &str {
@@ -255,6 +270,8 @@ impl Sections {
                         Some(ErrorMarkup::Fixed(html)) => Some(ErrorMarkup::Fixed(Ok(html?))),
                         other => other,
                     },
+                    end: section.end.transpose()?.map(Bytes::from),
+                    ends_at: None,
                     span: tracing::debug_span!(
                         parent: &self.span,
                         "section",
@@ -319,19 +336,28 @@ impl Sections {
 
     fn start(
         &mut self,
-        meta: Meta,
+        mut meta: Meta,
         content: LocalBoxFuture<'static, Result<Content, BoxError>>,
         timeout: Option<Duration>,
     ) {
         let key = self.meta.len();
-        let run = AssertUnwindSafe(content.instrument(meta.span.clone())).catch_unwind();
+        meta.ends_at = timeout.map(|limit| clock::after(Instant::now(), limit));
         self.ids.insert(meta.id.clone());
         self.meta.push(meta);
+        self.run(key, content);
+    }
+
+    /// Runs section `key`'s `content` (or the rest of its list) until its
+    /// timeout, a panic caught.
+    fn run(&mut self, key: usize, content: LocalBoxFuture<'static, Result<Content, BoxError>>) {
+        let meta = &self.meta[key];
+        let run = AssertUnwindSafe(content.instrument(meta.span.clone())).catch_unwind();
+        let ends_at = meta.ends_at;
         self.unresolved.insert(key);
         self.pending.push(
             async move {
-                let outcome = match timeout {
-                    Some(limit) => match tokio::time::timeout(limit, run).await {
+                let outcome = match ends_at {
+                    Some(end) => match tokio::time::timeout_at(end, run).await {
                         Ok(finished) => finished.map_or(Outcome::Panicked, Outcome::Ready),
                         Err(_) => Outcome::TimedOut,
                     },
@@ -373,6 +399,7 @@ impl Sections {
                     self.expired = true;
                     self.quiet = true;
                     self.pending = FuturesUnordered::new();
+                    self.end_lists();
                     break;
                 }
             };
@@ -390,6 +417,7 @@ impl Sections {
                     );
                     self.expired = true;
                     self.pending = FuturesUnordered::new();
+                    self.end_lists();
                 }
             }
         }
@@ -404,6 +432,7 @@ impl Sections {
         let resolved = match outcome {
             Outcome::Ready(Ok(Content::Later(render))) => Resolved::Later(render),
             Outcome::Ready(Ok(Content::Fragment(fragment))) => self.adopt_content(key, fragment),
+            Outcome::Ready(Ok(Content::List(segment))) => self.segment(key, segment),
             Outcome::Ready(Err(err)) => {
                 self.log_failure(key, &span, &err, "section failed");
                 let public = public_message(&*err);
@@ -433,6 +462,9 @@ impl Sections {
     /// written. A template that fails to render, or panics, gives the
     /// section's error markup.
     pub(super) fn render(&mut self, key: usize, resolved: Resolved) -> Resolved {
+        if !self.lists.is_empty() {
+            self.resume(key);
+        }
         let Resolved::Later(render) = resolved else {
             return resolved;
         };
@@ -474,6 +506,9 @@ impl Sections {
             cap,
             "section dropped for its error markup: the page already holds its cap of markup its client has not read"
         );
+        if let Some(list) = self.lists.get_mut(&key) {
+            list.state = ListState::Ended;
+        }
         self.failure(key, Failure::new(FailureKind::Error, None))
     }
 
@@ -511,18 +546,6 @@ impl Sections {
         };
         Resolved::Failed(html)
     }
-}
-
-/// The text of a [`PublicError`] in `err`'s chain of sources, if any.
-fn public_message(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(public) = err.downcast_ref::<PublicError>() {
-            return Some(public.to_string());
-        }
-        current = err.source();
-    }
-    None
 }
 
 impl Drop for Sections {
@@ -626,4 +649,124 @@ fn split(
         parts.push(Part::Html(html.slice(pos..)));
     }
     Ok(parts)
+}
+
+/// Where a list section is: how many of its segments were written, and
+/// whether the rest of it waits for the last one to be written.
+#[derive(Default)]
+struct List {
+    written: usize,
+    state: ListState,
+}
+
+#[derive(Default)]
+enum ListState {
+    /// Its next items are being pulled (or it has not written any yet).
+    #[default]
+    Running,
+    /// A segment waits to be written; the rest of the list is not pulled
+    /// until it is: a client that reads slowly holds one segment.
+    Suspended(Items),
+    /// The page's deadline passed while the list was suspended: it ends
+    /// with its timeout markup once its last segment is written.
+    Expired,
+    /// It ended.
+    Ended,
+}
+
+impl List {
+    fn is_suspended(&self) -> bool {
+        matches!(self.state, ListState::Suspended(_) | ListState::Expired)
+    }
+}
+
+/// List sections ([`Section::stream`](crate::Section::stream)): each
+/// segment of items resolves like a section's content, ending in
+/// [`Part::More`] while the list goes on; the rest is pulled once that
+/// segment is written.
+impl Sections {
+    /// The id that section `key`'s next late chunk fills: the section's
+    /// own, or for a list that has written items, the empty placeholder
+    /// after them (`ID.N`, which no section id can be).
+    pub(super) fn target(&self, key: usize) -> Cow<'_, str> {
+        let id = &self.meta[key].id;
+        match self.lists.get(&key) {
+            Some(list) if list.written > 0 => Cow::Owned(format!("{id}.{}", list.written)),
+            _ => Cow::Borrowed(id),
+        }
+    }
+
+    /// A segment of list `key` as slot content: its items, then the rest
+    /// of the list, its end markup, or its error markup.
+    fn segment(&mut self, key: usize, segment: Segment) -> Resolved {
+        let mut parts = Vec::with_capacity(segment.items.len() + 1);
+        for item in segment.items {
+            // An item's own sections start now; an item that cannot be
+            // rendered, or holds unsound sections, ends the list.
+            if let Err(err) = self.adopt(item, Some(key)).map(|item| parts.extend(item)) {
+                let span = self.meta[key].span.clone();
+                self.log_failure(key, &span, &err, "list item could not be rendered");
+                return self.list_failed(key, parts, Failure::new(FailureKind::Error, None));
+            }
+        }
+        match segment.end {
+            End::More(items) => {
+                self.lists.entry(key).or_default().state = ListState::Suspended(items);
+                parts.push(Part::More(key));
+            }
+            End::Done => {
+                self.lists.entry(key).or_default().state = ListState::Ended;
+                parts.extend(self.meta[key].end.clone().map(Part::Html));
+            }
+            End::Failed(err) => {
+                let span = self.meta[key].span.clone();
+                self.log_failure(key, &span, &err, "list section failed");
+                let public = public_message(&*err);
+                return self.list_failed(key, parts, Failure::new(FailureKind::Error, public));
+            }
+        }
+        Resolved::Content(parts)
+    }
+
+    /// List `key`'s `parts` ended by its error markup: the list is over.
+    fn list_failed(&mut self, key: usize, mut parts: Vec<Part>, failure: Failure) -> Resolved {
+        self.lists.entry(key).or_default().state = ListState::Ended;
+        if let Resolved::Failed(html) = self.failure(key, failure) {
+            parts.push(Part::Html(html));
+        }
+        Resolved::Content(parts)
+    }
+
+    /// Counts a segment of list `key` written and starts pulling the rest
+    /// of it; past the page's deadline, the rest is its timeout markup.
+    fn resume(&mut self, key: usize) {
+        let Some(list) = self.lists.get_mut(&key) else {
+            return;
+        };
+        list.written += 1;
+        match std::mem::take(&mut list.state) {
+            ListState::Suspended(items) => {
+                self.run(
+                    key,
+                    Segment::next(items)
+                        .map(|s| Ok(Content::List(s)))
+                        .boxed_local(),
+                );
+            }
+            ListState::Expired => {
+                // `next` resolves every unresolved section as timed out.
+                self.unresolved.insert(key);
+            }
+            other => list.state = other,
+        }
+    }
+
+    /// Drops the streams of suspended lists: the page's time is up.
+    fn end_lists(&mut self) {
+        for list in self.lists.values_mut() {
+            if let ListState::Suspended(_) = list.state {
+                list.state = ListState::Expired;
+            }
+        }
+    }
 }

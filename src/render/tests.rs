@@ -1706,3 +1706,5 @@ async fn collect_all_raw(mut body: Body) -> Vec<String> {
     }
     chunks
 }
+mod cache;
+mod list;

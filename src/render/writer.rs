@@ -123,6 +123,8 @@ impl Writer {
                 let meta = &sections.meta[*key];
                 wire::PLACEHOLDER_MARKUP + 2 * meta.id.len() + meta.loading.len()
             }
+            // `ID.N`: the id, a dot and a count.
+            Part::More(key) => wire::PLACEHOLDER_MARKUP + 2 * (sections.id(*key).len() + 8),
         }));
         self.steps.extend(parts.into_iter().rev().map(Step::Part));
     }
@@ -136,11 +138,19 @@ impl Writer {
         sections: &mut Sections,
         wire: &mut Wire,
     ) {
+        // What the chunk fills is known before the section is rendered: a
+        // list's next segment fills the end of its last one.
+        // (An owned id only for a list: other sections fill their own.)
+        let list_target = match sections.target(key) {
+            std::borrow::Cow::Owned(target) => Some(target),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
         let resolved = sections.render(key, resolved);
+        let target = list_target.as_deref().unwrap_or(sections.id(key));
         self.reserve(std::iter::once(
-            wire.late_markup_len(sections.id(key)) + resolved.held_bytes(),
+            wire.late_markup_len(target) + resolved.held_bytes(),
         ));
-        wire.open_late(&mut self.buf, sections.id(key));
+        wire.open_late(&mut self.buf, target);
         self.steps.push(Step::CloseLate);
         self.open(resolved, sections);
     }
@@ -211,6 +221,18 @@ impl Writer {
                         let meta = &sections.meta[key];
                         wire.placeholder(&mut self.buf, &meta.id, &meta.loading);
                     }
+                },
+                Step::Part(Part::More(key)) => match ready.remove(key) {
+                    // A list's next items, in place after the ones before.
+                    Some(resolved) => {
+                        let resolved = sections.render(key, resolved);
+                        self.open(resolved, sections);
+                    }
+                    None if wait => {
+                        self.steps.push(Step::Part(Part::More(key)));
+                        return Next::Wait(key);
+                    }
+                    None => wire.placeholder(&mut self.buf, &sections.target(key), b""),
                 },
                 Step::CloseSlot => wire.close_slot(&mut self.buf),
                 Step::CloseLate => wire.close_late(&mut self.buf),

@@ -6,7 +6,9 @@ use std::time::Duration;
 use askama::Template;
 use serde_json::json;
 
-use super::store::{Product, Question, Reviews, ShippingOption, Store, Votes, latency};
+use futures_util::{StreamExt as _, stream};
+
+use super::store::{Product, Question, Review, Reviews, ShippingOption, Store, Votes, latency};
 use pagepipe::{BoxError, Fragment, Section, Slot, slot};
 
 /// How long any showcase section may take before its error template shows.
@@ -114,6 +116,8 @@ async fn shipping(store: Store, id: String) -> Result<ShippingView, BoxError> {
 }
 
 /// One review as shown, with the slot of its nested vote count.
+#[derive(Template)]
+#[template(path = "showcase/review.html")]
 struct ReviewView {
     stars: String,
     rating: u8,
@@ -130,15 +134,29 @@ struct ReviewsView {
     average: String,
     stars: String,
     count: u32,
-    items: Vec<ReviewView>,
+    items: Slot,
 }
+
+/// What the list of reviews shows until its first review.
+#[derive(Template)]
+#[template(
+    source = "<li class=\"review-loading\">Loading reviews…</li>",
+    ext = "html"
+)]
+struct ReviewsLoading;
+
+/// How far apart reviews arrive once the summary is out, as a paged API
+/// would hand them over.
+const REVIEW_EVERY: Duration = Duration::from_millis(150);
 
 fn stars(rating: f32) -> String {
     let full = rating.round().clamp(0.0, 5.0) as usize;
     format!("{}{}", "★".repeat(full), "☆".repeat(5 - full))
 }
 
-/// Reviews, each deferring its vote count: a section with nested sections.
+/// The reviews' summary, then the reviews themselves streamed one by one
+/// into a list section, each deferring its vote count: sections nested in
+/// a section, and in the items of a list.
 async fn reviews(store: Store, id: String) -> Result<Fragment, BoxError> {
     let reviews: Reviews = store
         .entry("reviews", "reviews.json", &id, latency("reviews"))
@@ -149,42 +167,46 @@ async fn reviews(store: Store, id: String) -> Result<Fragment, BoxError> {
         "histogram": reviews.histogram,
         "authors": reviews.items.iter().map(|r| &r.author).collect::<Vec<_>>(),
     });
-    let vote_ids: Vec<String> = reviews
-        .items
-        .iter()
-        .map(|r| format!("votes-{}", r.id))
-        .collect();
+    let items = slot("review-items");
     let view = ReviewsView {
         average: format!("{:.1}", reviews.average),
         stars: stars(reviews.average),
         count: reviews.count,
-        items: reviews
-            .items
-            .into_iter()
-            .zip(&vote_ids)
-            .map(|(r, votes_id)| ReviewView {
-                stars: stars(f32::from(r.rating)),
-                rating: r.rating,
-                author: r.author,
-                date: r.date,
-                title: r.title,
-                body: r.body,
-                votes: slot(votes_id.clone()),
-            })
-            .collect(),
+        items: items.clone(),
     };
-    let mut fragment = Fragment::new(view).data("reviews-data", &data);
-    for (i, votes_id) in vote_ids.into_iter().enumerate() {
-        let review_id = votes_id.trim_start_matches("votes-").to_owned();
-        let due = latency("reviews") + Duration::from_millis(300 + 200 * i as u64);
-        fragment = fragment.section(section(
-            votes_id,
-            "votes",
-            1,
-            votes(store.clone(), review_id, due),
-        ));
-    }
-    Ok(fragment)
+    let list = stream::iter(reviews.items.into_iter().enumerate()).then(move |(i, review)| {
+        let store = store.clone();
+        async move {
+            let i = i as u32;
+            store
+                .until(latency("reviews") + REVIEW_EVERY * (i + 1))
+                .await;
+            Ok::<_, BoxError>(review_item(store, review, i))
+        }
+    });
+    let list = Section::stream(items.id(), ReviewsLoading, list)
+        .timeout(TIMEOUT)
+        .error(SectionError { what: "reviews" });
+    Ok(Fragment::new(view)
+        .data("reviews-data", &data)
+        .section(list))
+}
+
+/// Review `i` with its vote count deferred.
+fn review_item(store: Store, review: Review, i: u32) -> Fragment {
+    let votes_id = format!("votes-{}", review.id);
+    let due = latency("reviews") + Duration::from_millis(300 + 200 * u64::from(i));
+    let view = ReviewView {
+        stars: stars(f32::from(review.rating)),
+        rating: review.rating,
+        author: review.author,
+        date: review.date,
+        title: review.title,
+        body: review.body,
+        votes: slot(votes_id.clone()),
+    };
+    let votes = votes(store, review.id, due);
+    Fragment::new(view).section(section(votes_id, "votes", 1, votes))
 }
 
 #[derive(Template)]

@@ -156,6 +156,11 @@ impl Store {
             .ok_or_else(|| format!("{file} has no entry \"{key}\"").into())
     }
 
+    /// Waits until `due` after the request started.
+    pub(super) async fn until(&self, due: Duration) {
+        sleep_until(self.start + due).await;
+    }
+
     async fn misbehave(&self, section: &'static str) -> Result<(), BoxError> {
         if self.knobs.panic.contains(&section) {
             panic!("the {section} loader panicked (asked for by ?panic={section})");

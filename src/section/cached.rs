@@ -1,0 +1,106 @@
+//! Sections served from a [`Cache`]: a lookup, then another request's
+//! load of the same key or this one's loader, its markup stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+
+use super::{BoxError, Content, PublicError, public_message};
+use crate::cache::{Cache, Join, Landed, Lookup};
+
+/// A cached section's key and lifetimes, and the cache holding it.
+pub(super) struct Cached {
+    pub(super) cache: Cache,
+    pub(super) key: String,
+    pub(super) fresh: Duration,
+    pub(super) stale: Duration,
+}
+
+type Loader = LocalBoxFuture<'static, Result<Content, BoxError>>;
+
+impl Cached {
+    /// The section's content: from the cache, from another request's load
+    /// of the same key, or from `loader`, stored.
+    pub(super) async fn load(self, loader: Loader) -> Result<Content, BoxError> {
+        match self.cache.lookup(&self.key).await {
+            Lookup::Fresh(html) => return Ok(Content::html(&html)),
+            Lookup::Stale(html) => {
+                let load = async move { rendered(loader).await.0 };
+                let Self {
+                    cache,
+                    key,
+                    fresh,
+                    stale,
+                } = self;
+                cache.refresh(key, fresh, stale, load);
+                return Ok(Content::html(&html));
+            }
+            Lookup::Miss => {}
+        }
+        loop {
+            let waiting = match self.cache.join(&self.key) {
+                Join::Leader(flight) => {
+                    // A load may have landed between the lookup and now.
+                    if let Lookup::Fresh(html) | Lookup::Stale(html) =
+                        self.cache.lookup(&self.key).await
+                    {
+                        flight.land(Landed::Html(html.clone()));
+                        return Ok(Content::html(&html));
+                    }
+                    let (landed, content) = rendered(loader).await;
+                    if let Landed::Html(html) = &landed {
+                        self.cache
+                            .store(&self.key, html.clone(), self.fresh, self.stale)
+                            .await;
+                    }
+                    flight.land(landed);
+                    return content;
+                }
+                Join::Follower(waiting) => waiting,
+            };
+            match landed(waiting).await {
+                Some(Landed::Html(html)) => return Ok(Content::html(&html)),
+                Some(Landed::Failed(public)) => {
+                    return Err(match public {
+                        Some(message) => PublicError::new(message).into(),
+                        None => "the load this request shared failed".into(),
+                    });
+                }
+                Some(Landed::Uncacheable) => return loader.await,
+                // The leading request went away before its load landed.
+                None => {}
+            }
+        }
+    }
+}
+
+/// What another request's load came to; `None` if it went away first.
+async fn landed(mut waiting: tokio::sync::watch::Receiver<Option<Landed>>) -> Option<Landed> {
+    let landed = waiting.wait_for(Option::is_some).await.ok()?;
+    landed.clone()
+}
+
+/// Runs `loader` and renders what it gives: the markup to share and store,
+/// and the content for this request.
+async fn rendered(loader: Loader) -> (Landed, Result<Content, BoxError>) {
+    let fragment = match loader.await {
+        Ok(Content::Later(render)) => render(),
+        Ok(Content::Fragment(fragment)) => fragment,
+        Ok(list @ Content::List(_)) => return (Landed::Uncacheable, Ok(list)),
+        Err(err) => {
+            let public = public_message(&*err);
+            return (Landed::Failed(public), Err(err));
+        }
+    };
+    if !fragment.sections.is_empty() || !fragment.data.is_empty() {
+        return (Landed::Uncacheable, Ok(Content::Fragment(fragment)));
+    }
+    match fragment.html {
+        Ok(html) => {
+            let html: Arc<str> = Arc::from(html);
+            (Landed::Html(html.clone()), Ok(Content::html(&html)))
+        }
+        Err(err) => (Landed::Failed(None), Err(err.into())),
+    }
+}
