@@ -17,6 +17,8 @@ use crate::page::{Fragment, IntoFragment};
 
 mod cached;
 
+pub(crate) use cached::Looking;
+
 /// The error a section's loader may return: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -278,6 +280,8 @@ pub struct Section {
     pub(crate) content: LocalBoxFuture<'static, Result<Content, BoxError>>,
     /// What a list section shows after its last item.
     pub(crate) end: Option<Result<String, askama::Error>>,
+    /// A cached section's lookup the shell waits for.
+    pub(crate) looking: Option<std::rc::Rc<Looking>>,
 }
 
 impl Section {
@@ -323,6 +327,7 @@ impl Section {
             after: None,
             content,
             end: None,
+            looking: None,
         }
     }
 
@@ -418,11 +423,15 @@ impl Section {
         stale: Duration,
     ) -> Self {
         let loader = std::mem::replace(&mut self.content, std::future::pending().boxed_local());
+        self.looking = cache
+            .lookup_time()
+            .map(|limit| std::rc::Rc::new(Looking::new(limit)));
         let cached = cached::Cached {
             cache: cache.clone(),
             key: key.into(),
             fresh,
             stale,
+            looking: self.looking.clone(),
         };
         self.content = cached.load(loader).boxed_local();
         self

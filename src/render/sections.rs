@@ -96,6 +96,8 @@ pub(super) struct Meta {
     end: Option<Bytes>,
     /// When the section's own timeout ends it, if it has one.
     ends_at: Option<Instant>,
+    /// A cached section's lookup, which the shell waits for.
+    looking: Option<Rc<crate::section::Looking>>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
 }
@@ -155,6 +157,19 @@ impl Sections {
 
     pub(super) fn id(&self, key: usize) -> &str {
         &self.meta[key].id
+    }
+
+    /// The lookups of cached sections still pending, which the shell
+    /// waits for (at most the longest time they may take).
+    pub(super) fn lookups(&self) -> (Vec<Rc<crate::section::Looking>>, Duration) {
+        let looking: Vec<_> = self
+            .unresolved
+            .iter()
+            .filter_map(|key| self.meta[*key].looking.clone())
+            .filter(|looking| !looking.is_done())
+            .collect();
+        let limit = looking.iter().map(|looking| looking.limit).max();
+        (looking, limit.unwrap_or_default())
     }
 
     /// Whether section `key` may be shown once the sections `shown` says
@@ -261,6 +276,7 @@ impl Sections {
                     },
                     end: section.end.transpose()?.map(Bytes::from),
                     ends_at: None,
+                    looking: section.looking,
                     span: tracing::debug_span!(
                         parent: &self.span,
                         "section",
