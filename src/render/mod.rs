@@ -125,13 +125,22 @@ async fn ready_by(sections: &mut Sections, budget: Duration, cap: usize) -> Wait
         return ready;
     }
     let end = clock::after(Instant::now(), budget);
+    // Lists go on while the shell waits: their rows by then are in place.
+    for key in ready.keys().collect::<Vec<_>>() {
+        sections.pull(key);
+    }
     // Boxed: a page waiting for its sections later keeps the generator's
     // state, and this wait's timers need not be part of it.
     while ready.bytes() < cap
         && let Ok(Some((key, resolved))) =
             Box::pin(tokio::time::timeout_at(end, sections.next())).await
     {
+        let resolved = match ready.remove(key) {
+            Some(earlier) => sections.join_rows(earlier, resolved),
+            None => resolved,
+        };
         ready.insert(key, resolved);
+        sections.pull(key);
     }
     ready
 }

@@ -766,6 +766,42 @@ impl Sections {
         }
     }
 
+    /// Pulls the rest of list `key` before its rows are written: while the
+    /// shell waits for its budget, so the rows ready by then are in place.
+    pub(super) fn pull(&mut self, key: usize) {
+        let Some(list) = self.lists.get_mut(&key) else {
+            return;
+        };
+        if !matches!(list.state, ListState::Suspended(_)) {
+            return;
+        }
+        if let ListState::Suspended(items) = std::mem::take(&mut list.state) {
+            self.run(
+                key,
+                Segment::next(items)
+                    .map(|s| Ok(Content::List(s)))
+                    .boxed_local(),
+            );
+        }
+    }
+
+    /// List `key`'s rows `earlier`, not yet written, followed by the rows
+    /// (or the end) that came after them.
+    pub(super) fn join_rows(&self, earlier: Resolved, later: Resolved) -> Resolved {
+        let Resolved::Content(mut parts) = earlier else {
+            return later;
+        };
+        if matches!(parts.last(), Some(Part::More(_))) {
+            parts.pop();
+        }
+        match later {
+            Resolved::Content(more) => parts.extend(more),
+            Resolved::Failed(html) => parts.push(Part::Html(html)),
+            Resolved::Later(_) => return later,
+        }
+        Resolved::Content(parts)
+    }
+
     /// Drops the streams of suspended lists: the page's time is up.
     fn end_lists(&mut self) {
         for list in self.lists.values_mut() {
