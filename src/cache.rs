@@ -273,6 +273,16 @@ impl Cache {
         }
     }
 
+    /// How long a lookup may take when it is not answered at once: the
+    /// store's timeout for Redis; none in memory, which answers at once.
+    pub(crate) fn lookup_time(&self) -> Option<Duration> {
+        match &self.inner.store {
+            Store::Memory(_) => None,
+            #[cfg(feature = "redis")]
+            Store::Redis(redis) => Some(redis.timeout()),
+        }
+    }
+
     /// Waits for memory's pending evictions to be counted (tests).
     #[cfg(test)]
     pub(crate) async fn settle(&self) -> u64 {

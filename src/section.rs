@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
-use futures_util::stream::LocalBoxStream;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
 use crate::cache::Cache;
 use crate::page::{Fragment, IntoFragment};
 
 mod cached;
+mod list;
+
+pub(crate) use cached::Looking;
+pub(crate) use list::{End, Items, Segment};
 
 /// The error a section's loader may return: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -147,67 +150,6 @@ pub(crate) enum Content {
     List(Segment),
 }
 
-/// A list section's items, each rendered as it is pulled.
-pub(crate) type Items = LocalBoxStream<'static, Result<Fragment, BoxError>>;
-
-/// The most bytes of items one segment of a list gathers before it is
-/// written, unless a single item is larger: the same as a page's piece.
-pub(crate) const SEGMENT_BYTES: usize = 32 * 1024;
-
-/// Items of a list that were ready together, and how the list goes on.
-pub(crate) struct Segment {
-    /// The items, rendered, in order.
-    pub(crate) items: Vec<Fragment>,
-    /// What follows them.
-    pub(crate) end: End,
-}
-
-/// How a [`Segment`] ends.
-pub(crate) enum End {
-    /// More items may come: the rest of the list, not pulled until the
-    /// segment is written.
-    More(Items),
-    /// The list ended.
-    Done,
-    /// An item failed or the stream errored: the list ends here.
-    Failed(BoxError),
-}
-
-impl Segment {
-    /// Waits for the next item of `items`, then takes every item that is
-    /// ready at once as well, up to [`SEGMENT_BYTES`].
-    pub(crate) async fn next(mut stream: Items) -> Segment {
-        let mut items = Vec::new();
-        let mut bytes = 0;
-        let mut step = stream.next().await;
-        loop {
-            let end = match step {
-                Some(Ok(item)) => {
-                    bytes += item.html.as_ref().map_or(0, String::len);
-                    items.push(item);
-                    None
-                }
-                Some(Err(err)) => Some(End::Failed(err)),
-                None => Some(End::Done),
-            };
-            if let Some(end) = end {
-                return Segment { items, end };
-            }
-            if bytes >= SEGMENT_BYTES {
-                break;
-            }
-            match stream.next().now_or_never() {
-                Some(next) => step = next,
-                None => break,
-            }
-        }
-        Segment {
-            items,
-            end: End::More(stream),
-        }
-    }
-}
-
 impl Content {
     /// Markup rendered already (a cached section's).
     fn html(html: &str) -> Self {
@@ -281,6 +223,8 @@ pub struct Section {
     pub(crate) content: LocalBoxFuture<'static, Result<Content, BoxError>>,
     /// What a list section shows after its last item.
     pub(crate) end: Option<Result<String, askama::Error>>,
+    /// A cached section's lookup the shell waits for.
+    pub(crate) looking: Option<std::rc::Rc<Looking>>,
 }
 
 impl Section {
@@ -326,6 +270,7 @@ impl Section {
             after: None,
             content,
             end: None,
+            looking: None,
         }
     }
 
@@ -421,11 +366,15 @@ impl Section {
         stale: Duration,
     ) -> Self {
         let loader = std::mem::replace(&mut self.content, std::future::pending().boxed_local());
+        self.looking = cache
+            .lookup_time()
+            .map(|limit| std::rc::Rc::new(Looking::new(limit)));
         let cached = cached::Cached {
             cache: cache.clone(),
             key: key.into(),
             fresh,
             stale,
+            looking: self.looking.clone(),
         };
         self.content = cached.load(loader).boxed_local();
         self

@@ -35,6 +35,11 @@ impl RedisStore {
         })
     }
 
+    /// How long a command may take.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The connection, made on first use: lazily, so a Redis that is down
     /// is seen at each command (and timed), never when the app starts.
     async fn connection(&self) -> Option<ConnectionManager> {

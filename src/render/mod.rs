@@ -129,19 +129,64 @@ async fn ready_by(sections: &mut Sections, budget: Duration, cap: usize) -> Wait
     {
         ready.insert(key, resolved);
     }
+    wait_for_lookups(sections, &mut ready, cap).await;
     if budget.is_zero() || sections.all_resolved() || ready.bytes() >= cap {
         return ready;
     }
     let end = clock::after(Instant::now(), budget);
+    // Lists go on while the shell waits: their rows by then are in place.
+    for key in ready.keys().collect::<Vec<_>>() {
+        sections.pull(key);
+    }
     // Boxed: a page waiting for its sections later keeps the generator's
     // state, and this wait's timers need not be part of it.
     while ready.bytes() < cap
         && let Ok(Some((key, resolved))) =
             Box::pin(tokio::time::timeout_at(end, sections.next())).await
     {
+        let resolved = match ready.remove(key) {
+            Some(earlier) => sections.join_rows(earlier, resolved),
+            None => resolved,
+        };
         ready.insert(key, resolved);
+        sections.pull(key);
     }
     ready
+}
+
+/// Waits for the lookups of cached sections in a store across the network
+/// (each bounded by the store's timeout): a hit is then written in place,
+/// as one in memory is, and a miss streams as usual. Sections that resolve
+/// meanwhile are kept in `ready`.
+async fn wait_for_lookups(sections: &mut Sections, ready: &mut Waiting, cap: usize) {
+    let (looking, limit) = sections.lookups();
+    if looking.is_empty() {
+        return;
+    }
+    let end = clock::after(Instant::now(), limit);
+    let all_done = async {
+        for looking in &looking {
+            looking.done().await;
+        }
+    };
+    let mut all_done = std::pin::pin!(all_done);
+    while ready.bytes() < cap {
+        let next = tokio::select! {
+            biased;
+            next = tokio::time::timeout_at(end, sections.next()) => next,
+            () = &mut all_done => break,
+        };
+        match next {
+            Ok(Some((key, resolved))) => ready.insert(key, resolved),
+            _ => break,
+        }
+    }
+    // Sections resolved by the time the last lookup ended.
+    while ready.bytes() < cap
+        && let Some(Some((key, resolved))) = sections.next().now_or_never()
+    {
+        ready.insert(key, resolved);
+    }
 }
 
 fn out_of_order(

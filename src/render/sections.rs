@@ -99,6 +99,8 @@ pub(super) struct Meta {
     end: Option<Bytes>,
     /// When the section's own timeout ends it, if it has one.
     ends_at: Option<Instant>,
+    /// A cached section's lookup, which the shell waits for.
+    looking: Option<Rc<crate::section::Looking>>,
     /// `section` span: id, then wait time, bytes and outcome once resolved.
     span: tracing::Span,
 }
@@ -158,6 +160,19 @@ impl Sections {
 
     pub(super) fn id(&self, key: usize) -> &str {
         &self.meta[key].id
+    }
+
+    /// The lookups of cached sections still pending, which the shell
+    /// waits for (at most the longest time they may take).
+    pub(super) fn lookups(&self) -> (Vec<Rc<crate::section::Looking>>, Duration) {
+        let looking: Vec<_> = self
+            .unresolved
+            .iter()
+            .filter_map(|key| self.meta[*key].looking.clone())
+            .filter(|looking| !looking.is_done())
+            .collect();
+        let limit = looking.iter().map(|looking| looking.limit).max();
+        (looking, limit.unwrap_or_default())
     }
 
     /// Whether section `key` may be shown once the sections `shown` says
@@ -272,6 +287,7 @@ impl Sections {
                     },
                     end: section.end.transpose()?.map(Bytes::from),
                     ends_at: None,
+                    looking: section.looking,
                     span: tracing::debug_span!(
                         parent: &self.span,
                         "section",
@@ -759,6 +775,42 @@ impl Sections {
             }
             other => list.state = other,
         }
+    }
+
+    /// Pulls the rest of list `key` before its rows are written: while the
+    /// shell waits for its budget, so the rows ready by then are in place.
+    pub(super) fn pull(&mut self, key: usize) {
+        let Some(list) = self.lists.get_mut(&key) else {
+            return;
+        };
+        if !matches!(list.state, ListState::Suspended(_)) {
+            return;
+        }
+        if let ListState::Suspended(items) = std::mem::take(&mut list.state) {
+            self.run(
+                key,
+                Segment::next(items)
+                    .map(|s| Ok(Content::List(s)))
+                    .boxed_local(),
+            );
+        }
+    }
+
+    /// List `key`'s rows `earlier`, not yet written, followed by the rows
+    /// (or the end) that came after them.
+    pub(super) fn join_rows(&self, earlier: Resolved, later: Resolved) -> Resolved {
+        let Resolved::Content(mut parts) = earlier else {
+            return later;
+        };
+        if matches!(parts.last(), Some(Part::More(_))) {
+            parts.pop();
+        }
+        match later {
+            Resolved::Content(more) => parts.extend(more),
+            Resolved::Failed(html) => parts.push(Part::Html(html)),
+            Resolved::Later(_) => return later,
+        }
+        Resolved::Content(parts)
     }
 
     /// Drops the streams of suspended lists: the page's time is up.

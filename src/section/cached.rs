@@ -1,6 +1,8 @@
 //! Sections served from a [`Cache`]: a lookup, then another request's
 //! load of the same key or this one's loader, its markup stored.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +17,62 @@ pub(super) struct Cached {
     pub(super) key: String,
     pub(super) fresh: Duration,
     pub(super) stale: Duration,
+    /// Told when the lookup is over, for a shell that waits for it.
+    pub(super) looking: Option<Rc<Looking>>,
+}
+
+/// A cached section's lookup in a store that answers over the network
+/// (Redis): the shell waits for it, up to the store's timeout, so a hit is
+/// written in place like a hit in memory, and a miss streams as usual.
+#[derive(Debug)]
+pub(crate) struct Looking {
+    done: Cell<bool>,
+    changed: tokio::sync::Notify,
+    /// The longest the lookup may take.
+    pub(crate) limit: Duration,
+}
+
+impl Looking {
+    pub(super) fn new(limit: Duration) -> Self {
+        Self {
+            done: Cell::new(false),
+            changed: tokio::sync::Notify::new(),
+            limit,
+        }
+    }
+
+    /// Whether the lookup is over.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.get()
+    }
+
+    /// Waits until the lookup is over.
+    pub(crate) async fn done(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.done.get() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn finish(&self) {
+        self.done.set(true);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Finishes a lookup when dropped: once it answered, or when its section
+/// ends first.
+struct Finish(Option<Rc<Looking>>);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Some(looking) = &self.0 {
+            looking.finish();
+        }
+    }
 }
 
 type Loader = LocalBoxFuture<'static, Result<Content, BoxError>>;
@@ -22,8 +80,11 @@ type Loader = LocalBoxFuture<'static, Result<Content, BoxError>>;
 impl Cached {
     /// The section's content: from the cache, from another request's load
     /// of the same key, or from `loader`, stored.
-    pub(super) async fn load(self, loader: Loader) -> Result<Content, BoxError> {
-        match self.cache.lookup(&self.key).await {
+    pub(super) async fn load(mut self, loader: Loader) -> Result<Content, BoxError> {
+        let finish = Finish(self.looking.take());
+        let found = self.cache.lookup(&self.key).await;
+        drop(finish);
+        match found {
             Lookup::Fresh(html) => return Ok(Content::html(&html)),
             Lookup::Stale(html) => {
                 let load = async move { rendered(loader).await.0 };
@@ -32,6 +93,7 @@ impl Cached {
                     key,
                     fresh,
                     stale,
+                    ..
                 } = self;
                 cache.refresh(key, fresh, stale, load);
                 return Ok(Content::html(&html));

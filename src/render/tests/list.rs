@@ -393,19 +393,58 @@ async fn a_list_after_another_section_waits_for_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_shell_budget_takes_the_items_ready_by_then() {
-    let (page, tx) = list_page(|list| list);
-    tx.send(item(0)).unwrap();
-    let mut body = render(
-        page.shell_budget(Duration::from_millis(50)),
-        Mode::OutOfOrder,
-    )
-    .unwrap();
-    let shell = next_text(&mut body).await;
+    for mode in [Mode::OutOfOrder, Mode::InOrder] {
+        // Items every 30 ms; the shell waits up to 100 ms.
+        let page = shell(0)
+            .section(Section::stream("list", text("loading"), ticking()).end(text("end")))
+            .shell_budget(Duration::from_millis(100));
+        let started = Instant::now();
+        let mut body = render(page, mode).unwrap();
+        let first = next_text(&mut body).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(100), "{mode:?}");
+        assert!(
+            first.contains("<pp-slot id=\"list\">item 0;item 1;item 2;"),
+            "{mode:?}: the rows ready by the budget are in place: {first}"
+        );
+        assert!(!first.contains("item 3;"), "{mode:?}: {first}");
+        let next = next_text(&mut body).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(120), "{mode:?}");
+        match mode {
+            Mode::OutOfOrder => {
+                assert!(
+                    first.contains(
+                        "<pp-slot id=\"list.1\"><?start name=\"list.1\"><?end></pp-slot>"
+                    )
+                );
+                assert!(next.contains("<template for=\"list.1\">item 3;"), "{next}");
+            }
+            _ => assert_eq!(next, "item 3;"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_that_ends_within_the_shell_budget_is_one_chunk() {
+    let items = stream::iter(0..3).then(|k| async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        item(k)
+    });
+    let page = shell(0)
+        .section(Section::stream("list", text("loading"), items).end(text("end")))
+        .shell_budget(Duration::from_millis(100));
+    let started = Instant::now();
+    let chunks = collect_all(render(page, Mode::OutOfOrder).unwrap()).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(30),
+        "the shell went out once the list ended"
+    );
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
     assert!(
-        shell.contains("<pp-slot id=\"list\">item 0;<pp-slot id=\"list.1\">"),
-        "{shell}"
+        chunks[0].contains("<pp-slot id=\"list\">item 0;item 1;item 2;end</pp-slot>"),
+        "{chunks:?}"
     );
 }
 
