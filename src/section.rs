@@ -158,8 +158,10 @@ impl Content {
             sections: Vec::new(),
             data: Vec::new(),
             template: "cached markup",
-            // Searched for slots as any markup of unknown making.
-            slotless: false,
+            // Only markup that wrote no slot marker is cached
+            // (`cached::rendered`); markup from another process (Redis)
+            // holds no marker of this one's either.
+            slotless: true,
         })
     }
 

@@ -155,7 +155,9 @@ async fn rendered(loader: Loader) -> (Landed, Result<Content, BoxError>) {
             return (Landed::Failed(public), Err(err));
         }
     };
-    if !fragment.sections.is_empty() || !fragment.data.is_empty() {
+    // Markup that wrote a slot marker is kept out too: without its section
+    // the slot fails the section, and markup with a marker is no cache's.
+    if !fragment.sections.is_empty() || !fragment.data.is_empty() || !fragment.slotless {
         return (Landed::Uncacheable, Ok(Content::Fragment(fragment)));
     }
     match fragment.html {

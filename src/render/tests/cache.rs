@@ -231,6 +231,29 @@ async fn content_with_sections_of_its_own_is_not_cached() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn markup_with_a_slot_and_no_section_is_never_cached_and_fails_each_time() {
+    let cache = Cache::memory(1 << 20);
+    let loads = Loads::default();
+    for round in 1..=2 {
+        let counted = loads.0.clone();
+        let section = Section::new("s0", text("loading"), async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, BoxError>(Shell {
+                slots: vec![slot("orphan")],
+            })
+        })
+        .cached(&cache, "k", FRESH, FRESH);
+        let html = whole(shell(1).section(section)).await;
+        assert!(html.contains(wire::DEFAULT_ERROR), "round {round}: {html}");
+        assert!(
+            !html.contains(wire::MARK_OPEN),
+            "round {round}: a marker was sent"
+        );
+        assert_eq!(loads.started(), round, "the failed markup was cached");
+    }
+}
+
 #[tokio::test]
 async fn memory_is_bounded_by_its_byte_budget() {
     let budget = 64 * 1024;
