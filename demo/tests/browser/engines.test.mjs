@@ -2,7 +2,8 @@
 // (engines.mjs): progressive out-of-order paint timed by the page's own
 // clock, first paint of the shell, in-order never early, buffered with its
 // Content-Length, each engine's own Accept-Encoding, JavaScript off, console
-// errors and CSP violations on every demo page, and video seeking.
+// errors and CSP violations on every demo page, video seeking, a list
+// section filling in item by item, and a cached page complete at once.
 //
 // Where a driver cannot do something, the check says how it is done there
 // instead (engines.mjs): in WebKit, whose driver has no init scripts, the
@@ -84,7 +85,82 @@ function violationRecorder() {
   });
 }
 
+/** Records how many `/bench-list` items `#list` holds each time it changes. */
+function listRecorder() {
+  if (window.__ppList) return;
+  window.__ppList = [];
+  const look = () => {
+    const count = document.querySelectorAll('#list li[id^="i"]').length;
+    if (window.__ppList.at(-1)?.[0] !== count) window.__ppList.push([count, performance.now()]);
+  };
+  new MutationObserver(look).observe(document, { childList: true, subtree: true });
+  look();
+}
+
+/** The list as the reader sees it in the end. */
+function finalList() {
+  const list = document.getElementById('list');
+  return {
+    ids: [...list.querySelectorAll('li[id^="i"]')].map((li) => li.id),
+    text: list.textContent,
+    staging: document.querySelectorAll('template[for]').length,
+  };
+}
+
+/** How many `/bench` section loaders the server has started. */
+async function benchLoads() {
+  return Number(await (await fetch(url('/bench-loads'))).text());
+}
+
 for (const name of ENGINES) {
+  describe(`${name}: a list section and a cached page`, () => {
+    let engine;
+    before(async () => {
+      engine = await launchEngine(name);
+    });
+    after(async () => {
+      await engine?.close();
+    });
+
+    test('/bench-list fills in item by item, never early by the page clock, and ends complete', async (t) => {
+      const [n, every] = [10, 150];
+      const tab = await engine.open(url(`/bench-list?n=${n}&every=${every}`), { init: [listRecorder] });
+      await tab.loaded();
+      const seen = await tab.eval(() => window.__ppList);
+      const final = await tab.eval(finalList);
+      const errors = await tab.errors();
+      await tab.close();
+      t.diagnostic(`${engine.version}: items seen ${seen.map(([c, at]) => `${c}@${at.toFixed(0)}`).join(' ')}`);
+      assert.deepEqual(final.ids, Array.from({ length: n }, (_, k) => `i${k}`), 'every item, in order');
+      assert.ok(final.text.includes('list done'), 'the end marker');
+      assert.ok(!final.text.includes('loading list'), 'no loading markup left');
+      assert.equal(final.staging, 0, 'no template left');
+      const partial = seen.filter(([count]) => count > 0 && count < n);
+      assert.ok(partial.length >= 3, `the list filled in item by item: ${JSON.stringify(seen)}`);
+      // `count` items shown means item count - 1 is in: due count × every ms in.
+      for (const [count, at] of seen) {
+        if (count > 0) assert.ok(at >= count * every - EARLY_MS, `${count} items at ${at} ms`);
+      }
+      assert.deepEqual(errors, []);
+    });
+
+    test('a cached /bench arrives with every section in place and starts no loader', async (t) => {
+      const path = `/bench?delays=1500,1500,1500&bytes=64&cache=60&key=${name}${Date.now()}`;
+      const first = await engine.open(url(path));
+      await first.close();
+      const before = await benchLoads();
+      const tab = await engine.open(url(path));
+      const dom = await tab.eval(finalDom);
+      const took = await tab.eval(() => performance.getEntriesByType('navigation')[0]?.responseEnd ?? null);
+      const errors = await tab.errors();
+      await tab.close();
+      t.diagnostic(`${engine.version}: the cached page's response ended at ${took?.toFixed(0)} ms (its sections take 1500 ms)`);
+      assert.equal(await benchLoads(), before, 'a loader started for a cached section');
+      assertDocumentOrder(dom, 3);
+      assert.deepEqual(errors, []);
+    });
+  });
+
   describe(`${name}: /bench out-of-order with the engine's own Accept-Encoding`, () => {
     let engine;
     let tab;
