@@ -68,11 +68,9 @@ async fn cold_concurrent_requests_share_one_load_per_section() {
         before + 3,
         "a fresh hit starts no loader"
     );
+    // One chunk with every section in place is the proof that no loader was
+    // waited for; the time is reported, not bounded (a busy machine moves it).
     eprintln!("a cached /bench?delays=300,300,300 page: {took:?} from request to last byte");
-    assert!(
-        took < Duration::from_millis(250),
-        "the cached page took {took:?}"
-    );
 }
 
 #[tokio::test]
