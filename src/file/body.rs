@@ -1,11 +1,13 @@
-//! File bodies as streams: large positioned reads on tokio's blocking pool,
-//! one chunk at a time, so memory stays flat whatever the file size and a
-//! slow reader holds back the reads (actix pulls the stream).
+//! File bodies as streams: large positioned reads, one chunk at a time, so
+//! memory stays flat whatever the file size and a slow reader holds back
+//! the reads (actix pulls the stream). A chunk in the page cache is read on
+//! the worker; one that would wait for the disk, on tokio's blocking pool.
 
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt as _};
@@ -54,9 +56,45 @@ fn file_span(file: Arc<File>, range: RangeInclusive<u64>) -> impl Stream<Item = 
             return Ok(None);
         }
         let len = usize::try_from(end - offset).map_or(CHUNK, |left| left.min(CHUNK));
-        let (file, chunk) = read_at(file, offset, len).await?;
+        let (file, chunk) = match read_cached(&file, offset, len) {
+            Some(chunk) => (file, chunk),
+            None => read_at(file, offset, len).await?,
+        };
         Ok(Some((chunk, (file, offset + len as u64))))
     })
+}
+
+/// Set once the kernel or file system turns `RWF_NOWAIT` down: every read
+/// then goes to the blocking pool.
+static NO_NOWAIT: AtomicBool = AtomicBool::new(false);
+
+/// Exactly `len` bytes at `offset`, read on this thread if they are all in
+/// the page cache (`preadv2` with `RWF_NOWAIT`, which fails rather than
+/// wait for the disk), so a cached file is sent without a trip to the
+/// blocking pool; `None` when the read would wait, or came short, for
+/// [`read_at`] to do.
+fn read_cached(file: &File, offset: u64, len: usize) -> Option<Bytes> {
+    use rustix::io::{Errno, IoSliceMut, ReadWriteFlags, preadv2};
+    if NO_NOWAIT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut buf = vec![0; len];
+    match preadv2(
+        file,
+        &mut [IoSliceMut::new(&mut buf)],
+        offset,
+        ReadWriteFlags::NOWAIT,
+    ) {
+        Ok(read) if read == len => Some(Bytes::from(buf)),
+        // Partly cached, or the file shrank: the blocking read tells which.
+        Ok(_) | Err(Errno::AGAIN | Errno::INTR) => None,
+        Err(Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => {
+            NO_NOWAIT.store(true, Ordering::Relaxed);
+            None
+        }
+        // A read error: the blocking read meets it again and reports it.
+        Err(_) => None,
+    }
 }
 
 /// A `multipart/byteranges` body: each range's layout, then its bytes.
@@ -129,6 +167,31 @@ mod tests {
         let chunks: Vec<Bytes> = file_span(file, 5..=end).try_collect().await.unwrap();
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks.concat(), &bytes[5..=end as usize]);
+    }
+
+    #[test]
+    fn a_chunk_in_the_page_cache_is_read_without_the_blocking_pool() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Just written: in the page cache.
+            let bytes: Vec<u8> = (0..CHUNK * 2 + 100).map(|i| (i % 251) as u8).collect();
+            let (_tmp, file) = file_of(&bytes);
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            tokio::task::spawn_blocking(move || {
+                let _ = wait.recv();
+            });
+            let read = file_span(file, 0..=(bytes.len() as u64 - 1)).try_collect::<Vec<Bytes>>();
+            let chunks = tokio::time::timeout(std::time::Duration::from_secs(5), read)
+                .await
+                .expect("read while the blocking pool was busy")
+                .unwrap();
+            assert_eq!(chunks.concat(), bytes);
+            drop(release);
+        });
     }
 
     #[tokio::test]
