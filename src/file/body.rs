@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt as _};
@@ -51,33 +50,34 @@ pub(crate) fn span(
 /// rather than padded.
 fn file_span(file: Arc<File>, range: RangeInclusive<u64>) -> impl Stream<Item = io::Result<Bytes>> {
     let end = range.end().saturating_add(1);
-    stream::try_unfold((file, *range.start()), move |(file, offset)| async move {
+    // Whether this file's file system may answer `RWF_NOWAIT` (tmpfs, for
+    // one, does not): known per file, not per process.
+    let state = (file, *range.start(), true);
+    stream::try_unfold(state, move |(file, offset, mut nowait)| async move {
         if offset >= end {
             return Ok(None);
         }
         let len = usize::try_from(end - offset).map_or(CHUNK, |left| left.min(CHUNK));
-        let (file, chunk) = match read_cached(&file, offset, len) {
+        let cached = if nowait {
+            read_cached(&file, offset, len, &mut nowait)
+        } else {
+            None
+        };
+        let (file, chunk) = match cached {
             Some(chunk) => (file, chunk),
             None => read_at(file, offset, len).await?,
         };
-        Ok(Some((chunk, (file, offset + len as u64))))
+        Ok(Some((chunk, (file, offset + len as u64, nowait))))
     })
 }
-
-/// Set once the kernel or file system turns `RWF_NOWAIT` down: every read
-/// then goes to the blocking pool.
-static NO_NOWAIT: AtomicBool = AtomicBool::new(false);
 
 /// Exactly `len` bytes at `offset`, read on this thread if they are all in
 /// the page cache (`preadv2` with `RWF_NOWAIT`, which fails rather than
 /// wait for the disk), so a cached file is sent without a trip to the
 /// blocking pool; `None` when the read would wait, or came short, for
-/// [`read_at`] to do.
-fn read_cached(file: &File, offset: u64, len: usize) -> Option<Bytes> {
+/// [`read_at`] to do. A file system without `RWF_NOWAIT` clears `nowait`.
+fn read_cached(file: &File, offset: u64, len: usize, nowait: &mut bool) -> Option<Bytes> {
     use rustix::io::{Errno, IoSliceMut, ReadWriteFlags, preadv2};
-    if NO_NOWAIT.load(Ordering::Relaxed) {
-        return None;
-    }
     let mut buf = vec![0; len];
     match preadv2(
         file,
@@ -89,7 +89,7 @@ fn read_cached(file: &File, offset: u64, len: usize) -> Option<Bytes> {
         // Partly cached, or the file shrank: the blocking read tells which.
         Ok(_) | Err(Errno::AGAIN | Errno::INTR) => None,
         Err(Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => {
-            NO_NOWAIT.store(true, Ordering::Relaxed);
+            *nowait = false;
             None
         }
         // A read error: the blocking read meets it again and reports it.
@@ -177,6 +177,12 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
+            // A file on tmpfs first, which refuses RWF_NOWAIT: that is its
+            // file system's answer, not every file's.
+            let mut shm = tempfile::Builder::new().tempfile_in("/dev/shm").unwrap();
+            shm.write_all(&[1; 1000]).unwrap();
+            let on_shm = Arc::new(File::open(shm.path()).unwrap());
+            let _: Vec<Bytes> = file_span(on_shm, 0..=999).try_collect().await.unwrap();
             // Just written: in the page cache.
             let bytes: Vec<u8> = (0..CHUNK * 2 + 100).map(|i| (i % 251) as u8).collect();
             let (_tmp, file) = file_of(&bytes);
@@ -192,6 +198,18 @@ mod tests {
             assert_eq!(chunks.concat(), bytes);
             drop(release);
         });
+    }
+
+    #[tokio::test]
+    async fn a_file_system_without_nowait_reads_go_to_the_blocking_pool() {
+        // tmpfs answers RWF_NOWAIT with EOPNOTSUPP: every chunk still comes.
+        let bytes: Vec<u8> = (0..CHUNK * 2 + 7).map(|i| (i % 241) as u8).collect();
+        let mut tmp = tempfile::Builder::new().tempfile_in("/dev/shm").unwrap();
+        tmp.write_all(&bytes).unwrap();
+        let file = Arc::new(File::open(tmp.path()).unwrap());
+        let end = bytes.len() as u64 - 1;
+        let chunks: Vec<Bytes> = file_span(file, 0..=end).try_collect().await.unwrap();
+        assert_eq!(chunks.concat(), bytes);
     }
 
     #[tokio::test]

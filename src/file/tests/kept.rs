@@ -81,7 +81,16 @@ fn a_kept_file_is_answered_while_the_blocking_pool_is_busy() {
 fn a_file_written_within_the_last_second_is_not_kept() {
     one_blocking_thread().block_on(async {
         let dir = fixture();
-        std::fs::write(dir.path().join("new.txt"), "fresh").expect("write");
+        // Stamped a minute ahead, so it is not yet a second old however
+        // slowly this test runs (a clock set back looks the same).
+        let path = dir.path().join("new.txt");
+        std::fs::write(&path, "fresh").expect("write");
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+            .expect("set mtime");
         let kept = Kept::new(1 << 20).expect("a budget");
         let long = Duration::from_secs(5);
         let first = body_within(dir.path(), "new.txt", Some(&kept), long).await;
